@@ -1,0 +1,31 @@
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.api.deps import SessionDep
+from app.schemas.health import Liveness, Readiness
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("/live", response_model=Liveness, operation_id="check_liveness")
+def check_liveness() -> Liveness:
+    """200 while the process runs; touches nothing else."""
+    return Liveness()
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    operation_id="check_readiness",
+    responses={503: {"model": Readiness, "description": "The database cannot be reached"}},
+)
+def check_readiness(db: SessionDep) -> Readiness | JSONResponse:
+    """200 when the database answers a query, 503 otherwise."""
+    try:
+        db.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        body = Readiness(status="unavailable", database="unreachable")
+        return JSONResponse(body.model_dump(), status_code=503)
+    return Readiness(status="ok", database="ok")

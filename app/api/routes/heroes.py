@@ -1,0 +1,86 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from app.api.json_body import StrictJSONRoute
+from app.api.deps import CurrentUser, SessionDep
+from app.api.paging import PAGE_HEADERS, PageDep, paged
+from app.api.responses import created, responses
+from app.schemas.common import MAX_BIGINT, SafeStr
+from app.schemas.hero import HeroCreate, HeroRead, HeroUpdate
+from app.services import heroes as service
+
+router = APIRouter(prefix="/heroes", tags=["heroes"], route_class=StrictJSONRoute)
+
+Age = Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="Inclusive; heroes with no age never match")]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=HeroRead,
+    operation_id="create_hero",
+    responses=responses(401, 422),
+    description="A team_id that does not exist is 422. secret_name is stored, never returned.",
+)
+def create_hero(
+    hero_in: HeroCreate, db: SessionDep, _: CurrentUser, request: Request, response: Response
+) -> Any:
+    hero = service.create_hero(db=db, hero_in=hero_in)
+    return created(hero, "get_hero", request, response, hero_id=hero.id)
+
+
+@router.get(
+    "",
+    response_model=list[HeroRead],
+    operation_id="list_heroes",
+    responses=responses(401, headers=PAGE_HEADERS),
+    description="Heroes with their teams, in a fixed number of SQL statements.",
+)
+def list_heroes(
+    db: SessionDep,
+    _: CurrentUser,
+    page: PageDep,
+    request: Request,
+    response: Response,
+    team_id: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
+    name: Annotated[SafeStr | None, Query(description="Case-insensitive substring")] = None,
+    min_age: Age = None,
+    max_age: Age = None,
+) -> Any:
+    result = service.list_heroes(
+        db=db, page=page, team_id=team_id, name=name, min_age=min_age, max_age=max_age
+    )
+    return paged(result, page, request, response)
+
+
+@router.get(
+    "/{hero_id}",
+    response_model=HeroRead,
+    operation_id="get_hero",
+    responses=responses(401, 404),
+)
+def get_hero(hero_id: int, db: SessionDep, _: CurrentUser) -> Any:
+    return service.get_hero(db=db, hero_id=hero_id)
+
+
+@router.patch(
+    "/{hero_id}",
+    response_model=HeroRead,
+    operation_id="update_hero",
+    responses=responses(401, 404, 422),
+    description="team_id null takes the hero out of its team.",
+)
+def update_hero(hero_id: int, hero_in: HeroUpdate, db: SessionDep, _: CurrentUser) -> Any:
+    hero = service.get_hero(db=db, hero_id=hero_id)
+    return service.update_hero(db=db, hero=hero, hero_in=hero_in)
+
+
+@router.delete(
+    "/{hero_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="delete_hero",
+    responses=responses(401, 404),
+)
+def delete_hero(hero_id: int, db: SessionDep, _: CurrentUser) -> None:
+    service.delete_hero(db=db, hero=service.get_hero(db=db, hero_id=hero_id))

@@ -1,0 +1,74 @@
+"""Password hashing and access tokens; no database and no HTTP here."""
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import bcrypt
+import jwt
+
+ALGORITHM = "HS256"
+
+
+def _prehash(password: str) -> bytes:
+    # bcrypt reads only 72 bytes; hashing first keeps every byte significant.
+    # base64 keeps NUL bytes (which bcrypt would stop at) out of its input.
+    return base64.b64encode(hashlib.sha256(password.encode()).digest())
+
+
+def hash_password(password: str, rounds: int) -> str:
+    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    return bcrypt.checkpw(_prehash(password), hashed.encode())
+
+
+@lru_cache
+def _decoy_hash(rounds: int) -> str:
+    return hash_password("decoy password, never matches", rounds)
+
+
+def burn_verify_time(password: str, rounds: int) -> None:
+    """Spend what a real check costs, so unknown usernames cannot be told by timing."""
+    verify_password(password, _decoy_hash(rounds))
+
+
+def password_fingerprint(hashed_password: str, secret_key: str) -> str:
+    """A short tag of the stored hash: any password change makes old tokens stale."""
+    digest = hmac.new(secret_key.encode(), hashed_password.encode(), hashlib.sha256)
+    return digest.hexdigest()[:16]
+
+
+def create_access_token(
+    *, user_id: int, hashed_password: str, secret_key: str, expires_minutes: int
+) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "iat": now,
+        "exp": now + timedelta(minutes=expires_minutes),
+        "pwd": password_fingerprint(hashed_password, secret_key),
+    }
+    return jwt.encode(claims, secret_key, algorithm=ALGORITHM)
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged or expired."""
+
+
+def decode_access_token(token: str, secret_key: str) -> tuple[int, str]:
+    """Return the user id and password fingerprint a valid token carries."""
+    try:
+        claims = jwt.decode(
+            token, secret_key, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]}
+        )
+        user_id = int(claims["sub"])
+        fingerprint = str(claims.get("pwd", ""))
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise InvalidToken from exc
+    if not 0 < user_id < 2**63:
+        raise InvalidToken
+    return user_id, fingerprint

@@ -1,0 +1,64 @@
+"""Engines, the session factory and the per-request session dependency."""
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.config import Settings, get_settings
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    # pysqlite opens transactions lazily and mishandles SAVEPOINT; let SQLAlchemy
+    # emit BEGIN itself (the recipe in SQLAlchemy's SQLite dialect docs).
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def build_engine(url: str, settings: Settings, **overrides: Any) -> Engine:
+    """An engine for `url` with the pool and dialect options the settings ask for."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": settings.database_echo}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False}
+    if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
+        kwargs.update(
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            pool_pre_ping=settings.db_pool_pre_ping,
+        )
+    kwargs.update(overrides)
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        _make_sqlite_transactional(engine)
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # Objects stay readable after commit: services return them for serialisation
+    # without a second round trip to reload what they just wrote.
+    return sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
+
+
+engine = build_engine(get_settings().database_url, get_settings())
+SessionLocal = make_session_factory(engine)
+
+
+def get_db() -> Iterator[Session]:
+    """One session per request, closed (and its connection returned) whatever happens."""
+    db = SessionLocal()
+    try:
+        yield db
+    finally:
+        db.close()

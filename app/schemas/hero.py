@@ -1,0 +1,28 @@
+from pydantic import Field
+
+from app.schemas.common import BigInt, Id, RequestModel, Timestamps, bounded_str
+from app.schemas.team import TeamBrief
+
+HeroName = bounded_str(1, 100)
+
+
+class HeroCreate(RequestModel):
+    name: HeroName = Field(examples=["Spider-Boy"])
+    secret_name: HeroName = Field(examples=["Pedro Parqueador"])
+    age: BigInt | None = Field(default=None, examples=[17])
+    team_id: Id | None = None
+
+
+class HeroUpdate(RequestModel):
+    name: HeroName = None  # type: ignore[assignment]
+    secret_name: HeroName = None  # type: ignore[assignment]
+    age: BigInt | None = None
+    team_id: Id | None = None
+
+
+class HeroRead(Timestamps):
+    id: int
+    name: str
+    age: int | None
+    team_id: int | None
+    team: TeamBrief | None

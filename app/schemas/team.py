@@ -1,0 +1,36 @@
+from pydantic import Field
+
+from app.schemas.common import RequestModel, ResponseModel, Timestamps, bounded_str
+
+TeamName = bounded_str(1, 100)
+Headquarters = bounded_str(1, 200)
+
+
+class TeamCreate(RequestModel):
+    name: TeamName = Field(examples=["Avengers"])
+    headquarters: Headquarters = Field(examples=["Stark Tower"])
+
+
+class TeamUpdate(RequestModel):
+    name: TeamName = None  # type: ignore[assignment]
+    headquarters: Headquarters = None  # type: ignore[assignment]
+
+
+class TeamBrief(ResponseModel):
+    id: int
+    name: str
+    headquarters: str
+
+
+class TeamRead(TeamBrief, Timestamps):
+    pass
+
+
+class TeamMember(ResponseModel):
+    id: int
+    name: str
+    age: int | None
+
+
+class TeamDetail(TeamRead):
+    heroes: list[TeamMember]

@@ -1,0 +1,40 @@
+from typing import Annotated
+
+from pydantic import AfterValidator, EmailStr, Field
+
+from app.schemas.common import RequestModel, Timestamps, bounded_str
+
+Username = bounded_str(3, 50, pattern=r"^[A-Za-z0-9_.-]+$")
+# Emails are compared and stored in lower case.
+Email = Annotated[EmailStr, AfterValidator(str.lower)]
+FullName = bounded_str(0, 100)
+Password = bounded_str(8, 128)
+
+
+class UserCreate(RequestModel):
+    username: Username = Field(examples=["ada"])
+    email: Email = Field(examples=["ada@example.com"])
+    full_name: FullName | None = Field(default=None, examples=["Ada Lovelace"])
+    password: Password = Field(examples=["correct horse battery"])
+
+
+class UserUpdate(RequestModel):
+    """Only the fields sent are changed; null is refused where a value is required."""
+
+    # A default of None is not validated, so an omitted field stays "unset",
+    # while an explicit null fails the non-nullable type: 422.
+    username: Username = None  # type: ignore[assignment]
+    email: Email = None  # type: ignore[assignment]
+    full_name: FullName | None = None
+    password: Password = None  # type: ignore[assignment]
+    is_active: bool = None  # type: ignore[assignment]
+    is_superuser: bool = None  # type: ignore[assignment]
+
+
+class UserRead(Timestamps):
+    id: int
+    username: str
+    email: str
+    full_name: str | None
+    is_active: bool
+    is_superuser: bool

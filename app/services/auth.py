@@ -1,0 +1,81 @@
+"""Logging in, resolving a token to its user, and the first superuser."""
+
+import hmac
+
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.security import (
+    InvalidToken,
+    burn_verify_time,
+    create_access_token,
+    decode_access_token,
+    password_fingerprint,
+    verify_password,
+)
+from app.models import User
+from app.schemas.auth import Token
+from app.schemas.user import UserCreate
+from app.services.errors import Conflict, InactiveUser, InvalidCredentials, NotAuthenticated
+from app.services.users import create_user, get_user_by_login
+
+WRONG_CREDENTIALS = "Incorrect username or password"
+INVALID_TOKEN = "Could not validate credentials"
+
+
+def authenticate(*, db: Session, login: str, password: str, bcrypt_rounds: int) -> User:
+    """The user these credentials belong to; the same work is done whether or not it exists."""
+    user = get_user_by_login(db=db, login=login)
+    if user is None:
+        burn_verify_time(password, bcrypt_rounds)
+        raise InvalidCredentials(WRONG_CREDENTIALS)
+    if not verify_password(password, user.hashed_password):
+        raise InvalidCredentials(WRONG_CREDENTIALS)
+    if not user.is_active:
+        raise InactiveUser("Inactive user")
+    return user
+
+
+def issue_token(*, user: User, settings: Settings) -> Token:
+    """A signed access token for `user`."""
+    token = create_access_token(
+        user_id=user.id,
+        hashed_password=user.hashed_password,
+        secret_key=settings.secret_key,
+        expires_minutes=settings.access_token_expire_minutes,
+    )
+    return Token(access_token=token, expires_in=settings.access_token_expire_minutes * 60)
+
+
+def user_from_token(*, db: Session, token: str, secret_key: str) -> User:
+    """The active user a token speaks for; NotAuthenticated if it no longer does."""
+    try:
+        user_id, fingerprint = decode_access_token(token, secret_key)
+    except InvalidToken as exc:
+        raise NotAuthenticated(INVALID_TOKEN) from exc
+    user = db.get(User, user_id)
+    if user is None or not user.is_active:
+        raise NotAuthenticated(INVALID_TOKEN)
+    expected = password_fingerprint(user.hashed_password, secret_key)
+    if not hmac.compare_digest(fingerprint, expected):
+        raise NotAuthenticated(INVALID_TOKEN)  # issued before the last password change
+    return user
+
+
+def ensure_first_superuser(*, db: Session, settings: Settings) -> User | None:
+    """Create the superuser named in the settings unless a user already has that name."""
+    username, email = settings.first_superuser_username, settings.first_superuser_email
+    password = settings.first_superuser_password
+    if not (username and email and password):
+        return None
+    existing = get_user_by_login(db=db, login=username) or get_user_by_login(db=db, login=email)
+    if existing is not None:
+        return existing
+    user_in = UserCreate(username=username, email=email, password=password)
+    try:
+        return create_user(
+            db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+        )
+    except Conflict:
+        # Another worker starting at the same moment created it first.
+        return get_user_by_login(db=db, login=username)

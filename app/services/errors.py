@@ -1,0 +1,37 @@
+"""Domain errors: what went wrong in the business rules, in words, not status codes."""
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    """No such row, or one the caller may not see."""
+
+
+class Conflict(DomainError):
+    """A unique value is already taken."""
+
+
+class InvalidReference(DomainError):
+    """The input points at a row that does not exist."""
+
+
+class PermissionDenied(DomainError):
+    """The caller is known but may not do this."""
+
+
+class NotAuthenticated(DomainError):
+    """No usable credentials: missing, forged, expired or no longer valid."""
+
+
+class InvalidCredentials(NotAuthenticated):
+    """Login failed; deliberately says nothing about which part was wrong."""
+
+
+class InactiveUser(DomainError):
+    """The credentials are right but the account is switched off."""

@@ -1,0 +1,54 @@
+"""Items: each user sees only their own, superusers see all."""
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from app.models import Item, User
+from app.schemas.item import ItemCreate, ItemUpdate
+from app.services.lookup import get_one
+from app.services.paging import Page, PageRequest, fetch_page
+
+
+def readable_items(actor: User) -> Select[tuple[Item]]:
+    """Every item query starts here, so none can forget the owner check."""
+    stmt = select(Item)
+    if not actor.is_superuser:
+        stmt = stmt.where(Item.owner_id == actor.id)
+    return stmt
+
+
+def get_item(*, db: Session, actor: User, item_id: int) -> Item:
+    """The item if the actor may see it; NotFound otherwise (even if it exists)."""
+    return get_one(db, readable_items(actor), Item, item_id)
+
+
+def list_items(
+    *, db: Session, actor: User, page: PageRequest, owner_id: int | None = None
+) -> Page[Item]:
+    """The actor's items; superusers see all and may filter by owner."""
+    stmt = readable_items(actor)
+    if owner_id is not None and actor.is_superuser:
+        stmt = stmt.where(Item.owner_id == owner_id)
+    return fetch_page(db, stmt, Item.id, page)
+
+
+def create_item(*, db: Session, owner: User, item_in: ItemCreate) -> Item:
+    """A new item owned by `owner`."""
+    item = Item(**item_in.model_dump(), owner_id=owner.id)
+    db.add(item)
+    db.commit()
+    return item
+
+
+def update_item(*, db: Session, item: Item, item_in: ItemUpdate) -> Item:
+    """Apply the fields sent."""
+    for field, value in item_in.model_dump(exclude_unset=True).items():
+        setattr(item, field, value)
+    db.commit()
+    return item
+
+
+def delete_item(*, db: Session, item: Item) -> None:
+    """Remove the item."""
+    db.delete(item)
+    db.commit()

@@ -1,0 +1,45 @@
+"""One page of a collection: count, slice and whether more rows follow."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, func
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.interfaces import ORMOption
+
+ModelT = TypeVar("ModelT")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int = 100
+    skip: int = 0
+    after_id: int | None = None  # keyset mode: rows with id > after_id, no count
+
+
+@dataclass(frozen=True)
+class Page(Generic[ModelT]):
+    rows: Sequence[ModelT]
+    total: int | None  # None in keyset mode: deep pages must not pay for a count
+    has_more: bool
+
+
+def fetch_page(
+    db: Session,
+    stmt: Select[tuple[ModelT]],
+    id_column: Any,
+    page: PageRequest,
+    options: Sequence[ORMOption] = (),
+) -> Page[ModelT]:
+    """Rows of `stmt` ordered by id; one extra row is read to learn whether more follow."""
+    total = None
+    if page.after_id is None:
+        count_stmt = stmt.with_only_columns(func.count(), maintain_column_froms=True)
+        total = db.scalar(count_stmt.order_by(None))
+        stmt = stmt.offset(page.skip)
+    else:
+        stmt = stmt.where(id_column > page.after_id)
+    stmt = stmt.order_by(id_column).limit(page.limit + 1).options(*options)
+    rows = db.scalars(stmt).unique().all()
+    return Page(rows=rows[: page.limit], total=total, has_more=len(rows) > page.limit)

@@ -1,0 +1,74 @@
+"""Teams: unique names, and a roster loaded with one extra statement."""
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from app.models import Team
+from app.schemas.team import TeamCreate, TeamUpdate
+from app.services.errors import Conflict
+from app.services.lookup import get_by_id, get_one
+from app.services.paging import Page, PageRequest, fetch_page
+
+NAME_TAKEN = "Team name already exists"
+
+
+def _commit_unique(db: Session) -> None:
+    try:
+        db.commit()
+    except IntegrityError as exc:
+        # The only unique value is the name; a racing request may have won it.
+        db.rollback()
+        raise Conflict(NAME_TAKEN) from exc
+
+
+def _name_taken(db: Session, name: str, exclude_id: int | None = None) -> bool:
+    stmt = select(Team.id).where(Team.name == name)
+    if exclude_id is not None:
+        stmt = stmt.where(Team.id != exclude_id)
+    return db.scalar(stmt) is not None
+
+
+def get_team(*, db: Session, team_id: int) -> Team:
+    """The team, or NotFound."""
+    return get_by_id(db, Team, team_id)
+
+
+def get_team_with_heroes(*, db: Session, team_id: int) -> Team:
+    """The team and its heroes, in two statements whatever the roster size."""
+    return get_one(db, select(Team).options(selectinload(Team.heroes)), Team, team_id)
+
+
+def list_teams(*, db: Session, page: PageRequest, name: str | None = None) -> Page[Team]:
+    """Teams ordered by id, optionally only the one with this exact name."""
+    stmt = select(Team)
+    if name is not None:
+        stmt = stmt.where(Team.name == name)
+    return fetch_page(db, stmt, Team.id, page)
+
+
+def create_team(*, db: Session, team_in: TeamCreate) -> Team:
+    """A new team; Conflict if the name is taken."""
+    if _name_taken(db, team_in.name):
+        raise Conflict(NAME_TAKEN)
+    team = Team(**team_in.model_dump())
+    db.add(team)
+    _commit_unique(db)
+    return team
+
+
+def update_team(*, db: Session, team: Team, team_in: TeamUpdate) -> Team:
+    """Apply the fields sent; Conflict if the new name is taken."""
+    changes = team_in.model_dump(exclude_unset=True)
+    if "name" in changes and _name_taken(db, changes["name"], exclude_id=team.id):
+        raise Conflict(NAME_TAKEN)
+    for field, value in changes.items():
+        setattr(team, field, value)
+    _commit_unique(db)
+    return team
+
+
+def delete_team(*, db: Session, team: Team) -> None:
+    """Remove the team; the database detaches its heroes (team_id becomes NULL)."""
+    db.delete(team)
+    db.commit()

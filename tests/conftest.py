@@ -1,0 +1,190 @@
+"""Test wiring: a fresh database per run, a rolled-back transaction per test.
+
+SQLite (a file in a temporary folder) by default; set TEST_DATABASE_URL to a
+PostgreSQL URL and the suite creates a fresh database on that server, migrates
+it, and drops it at the end.
+"""
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+# Importing the app reads settings; keep that from touching a developer's files.
+os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-hs256")
+os.environ.setdefault("AUTO_MIGRATE", "false")
+
+from fastapi import FastAPI  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import Connection, Engine, create_engine, event, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from app.core.config import Settings, get_settings  # noqa: E402
+from app.db import migrate  # noqa: E402
+from app.db.session import build_engine, get_db  # noqa: E402
+from app.main import create_app  # noqa: E402
+from app.models import User  # noqa: E402
+from app.services.auth import issue_token  # noqa: E402
+from tests import factories  # noqa: E402
+
+TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
+
+
+def _create_postgres_database(url: str) -> str:
+    """Create a database named after the one in `url` plus a random suffix; return its URL."""
+    base = make_url(url)
+    name = f"{base.database or 'test'}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(url: str) -> None:
+    target = make_url(url)
+    assert target.database and re.fullmatch(r"[\w]+_[0-9a-f]{8}", target.database)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for this run; removed at the end."""
+    requested = os.environ.get("TEST_DATABASE_URL")
+    if not requested:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    url = _create_postgres_database(requested)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        _drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        bcrypt_rounds=factories.TEST_BCRYPT_ROUNDS,
+        auto_migrate=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = build_engine(settings.database_url, settings)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a transaction that is rolled back when the test ends."""
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            yield conn
+        finally:
+            trans.rollback()
+
+
+@pytest.fixture
+def db(connection: Connection) -> Iterator[Session]:
+    """The test's session; commits inside it only release SAVEPOINTs."""
+    session = Session(
+        bind=connection,
+        join_transaction_mode="create_savepoint",
+        autoflush=False,
+        expire_on_commit=False,
+    )
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture(autouse=True)
+def _bind_factories(request: pytest.FixtureRequest) -> None:
+    """Point every factory at the test's session, if the test uses the database."""
+    if "db" not in request.fixturenames:
+        return
+    session = request.getfixturevalue("db")
+    for factory_class in factories.ALL_FACTORIES:
+        factory_class._meta.sqlalchemy_session = session
+
+
+@pytest.fixture
+def app(db: Session, settings: Settings) -> FastAPI:
+    """The application, wired to the test's session and settings."""
+    application = create_app(settings)
+    application.dependency_overrides[get_db] = lambda: db
+    application.dependency_overrides[get_settings] = lambda: settings
+    return application
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def auth_headers(settings: Settings) -> Callable[[User], dict[str, str]]:
+    """Bearer headers for a user, signed like the service signs them."""
+
+    def headers_for(user: User) -> dict[str, str]:
+        token = issue_token(user=user, settings=settings).access_token
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers_for
+
+
+@pytest.fixture
+def user(db: Session) -> User:
+    return factories.UserFactory()
+
+
+@pytest.fixture
+def superuser(db: Session) -> User:
+    return factories.UserFactory(is_superuser=True)
+
+
+@pytest.fixture
+def user_headers(user: User, auth_headers: Callable[[User], dict[str, str]]) -> dict[str, str]:
+    return auth_headers(user)
+
+
+@pytest.fixture
+def superuser_headers(
+    superuser: User, auth_headers: Callable[[User], dict[str, str]]
+) -> dict[str, str]:
+    return auth_headers(superuser)
+
+
+_TRANSACTION_CONTROL = re.compile(r"^\s*(SAVEPOINT|RELEASE|ROLLBACK|BEGIN|COMMIT)\b", re.I)
+
+
+@pytest.fixture
+def sql_statements(connection: Connection) -> Iterator[list[str]]:
+    """Every SQL statement the test's connection runs, transaction control left out."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not _TRANSACTION_CONTROL.match(statement):
+            statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    yield statements
+    event.remove(connection, "before_cursor_execute", record)
