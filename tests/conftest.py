@@ -7,7 +7,6 @@ it, and drops it at the end.
 
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,39 +18,24 @@ os.environ.setdefault("AUTO_MIGRATE", "false")
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import Connection, Engine, create_engine, event, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy import Connection, Engine, event  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from app.core.config import Settings, get_settings  # noqa: E402
 from app.db import migrate  # noqa: E402
-from app.db.session import build_engine, get_db  # noqa: E402
+from app.db.session import (  # noqa: E402
+    build_engine,
+    get_analytics_db,
+    get_db,
+    make_session_factory,
+)
 from app.main import create_app  # noqa: E402
 from app.models import User  # noqa: E402
 from app.services.auth import issue_token  # noqa: E402
 from tests import factories  # noqa: E402
+from tests.databases import create_postgres_database, drop_postgres_database  # noqa: E402
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
-
-
-def _create_postgres_database(url: str) -> str:
-    """Create a database named after the one in `url` plus a random suffix; return its URL."""
-    base = make_url(url)
-    name = f"{base.database or 'test'}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_postgres_database(url: str) -> None:
-    target = make_url(url)
-    assert target.database and re.fullmatch(r"[\w]+_[0-9a-f]{8}", target.database)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -63,12 +47,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         migrate.upgrade(url)
         yield url
         return
-    url = _create_postgres_database(requested)
+    url = create_postgres_database(requested)
     try:
         migrate.upgrade(url)
         yield url
     finally:
-        _drop_postgres_database(url)
+        drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +70,14 @@ def settings(database_url: str) -> Settings:
 def engine(settings: Settings) -> Iterator[Engine]:
     engine = build_engine(settings.database_url, settings)
     yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def analytics_session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Read-only sessions on the test database, as the app builds them with no replica."""
+    engine = build_engine(settings.database_url, settings, read_only=True)
+    yield make_session_factory(engine)
     engine.dispose()
 
 
@@ -126,12 +118,23 @@ def _bind_factories(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def app(db: Session, settings: Settings) -> FastAPI:
+def app(
+    db: Session, settings: Settings, analytics_session_factory: sessionmaker[Session]
+) -> FastAPI:
     """The application, wired to the test's session and settings."""
     application = create_app(settings)
     application.dependency_overrides[get_db] = lambda: db
+    application.dependency_overrides[get_analytics_db] = _sessions_from(analytics_session_factory)
     application.dependency_overrides[get_settings] = lambda: settings
     return application
+
+
+def _sessions_from(factory: sessionmaker[Session]) -> Callable[[], Iterator[Session]]:
+    def get_session() -> Iterator[Session]:
+        with factory() as session:
+            yield session
+
+    return get_session
 
 
 @pytest.fixture

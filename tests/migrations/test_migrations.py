@@ -1,0 +1,59 @@
+"""The migrations build exactly what the models describe, both ways, on each database."""
+
+from collections.abc import Iterator
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from app.db import migrate
+from app.db.base import Base
+from tests.databases import fresh_database
+
+
+@pytest.fixture
+def empty_database_url(tmp_path) -> Iterator[str]:
+    """A database of its own, apart from the one the rest of the suite shares."""
+    with fresh_database(tmp_path, "migrations") as url:
+        yield url
+
+
+def _differences(url: str) -> list:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": True}
+            )
+            return compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.filterwarnings("ignore:.*expression-based index")
+def test_upgrade_matches_models_and_downgrade_removes_everything(empty_database_url):
+    migrate.upgrade(empty_database_url)
+    assert _tables(empty_database_url) == set(Base.metadata.tables)
+    assert _differences(empty_database_url) == []
+
+    command.downgrade(migrate.alembic_config(empty_database_url), "base")
+    assert _tables(empty_database_url) == set()
+
+    migrate.upgrade(empty_database_url)
+    assert _differences(empty_database_url) == []
+
+
+def test_upgrade_twice_is_a_no_op(empty_database_url):
+    migrate.upgrade(empty_database_url)
+    migrate.upgrade(empty_database_url)
+    assert _tables(empty_database_url) == set(Base.metadata.tables)
