@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
-from app.api.routes import auth, docs, health, heroes, items, teams, users
+from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
 from app.core.config import Settings, get_settings
 from app.db import migrate
 from app.db.session import SessionLocal
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=MAX_BODY_BYTES,
     )
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, users, teams, heroes, items):
+    for module in (auth, users, teams, heroes, items, analytics):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -7,12 +7,13 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
-from app.db.session import get_db
+from app.db.session import get_analytics_db, get_db
 from app.models import User
 from app.services.auth import user_from_token
 from app.services.errors import NotAuthenticated, PermissionDenied
 
 SessionDep = Annotated[Session, Depends(get_db)]
+AnalyticsSessionDep = Annotated[Session, Depends(get_analytics_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 # auto_error=False: a missing token is reported by the error mapping like any other.

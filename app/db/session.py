@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings, get_settings
@@ -25,12 +25,32 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def build_engine(url: str, settings: Settings, **overrides: Any) -> Engine:
+def _read_only(url: URL, connect_args: dict[str, Any]) -> URL:
+    """Make the database itself refuse writes on connections to `url`."""
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise ValueError("a read-only SQLite database must be a file")
+        return url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
+    if backend == "postgresql":
+        # Every transaction on these connections is READ ONLY; the server refuses writes.
+        connect_args["options"] = "-c default_transaction_read_only=on"
+        return url
+    raise ValueError(f"read-only connections are not supported for {backend}")
+
+
+def build_engine(
+    url: str | URL, settings: Settings, *, read_only: bool = False, **overrides: Any
+) -> Engine:
     """An engine for `url` with the pool and dialect options the settings ask for."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": settings.database_echo}
+    connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
-        kwargs["connect_args"] = {"check_same_thread": False}
+        connect_args["check_same_thread"] = False
+    if read_only:
+        parsed = _read_only(parsed, connect_args)
+    connect_args.update(overrides.pop("connect_args", {}))
+    kwargs: dict[str, Any] = {"echo": settings.database_echo, "connect_args": connect_args}
     if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
         kwargs.update(
             pool_size=settings.db_pool_size,
@@ -54,11 +74,23 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 engine = build_engine(get_settings().database_url, get_settings())
 SessionLocal = make_session_factory(engine)
 
+# Reporting reads go to the replica when one is configured, else to the primary,
+# and through a connection that cannot write either way.
+analytics_engine = build_engine(
+    get_settings().analytics_database_url or get_settings().database_url,
+    get_settings(),
+    read_only=True,
+)
+AnalyticsSessionLocal = make_session_factory(analytics_engine)
+
 
 def get_db() -> Iterator[Session]:
     """One session per request, closed (and its connection returned) whatever happens."""
-    db = SessionLocal()
-    try:
+    with SessionLocal() as db:
         yield db
-    finally:
-        db.close()
+
+
+def get_analytics_db() -> Iterator[Session]:
+    """A read-only session on the analytics database, closed whatever happens."""
+    with AnalyticsSessionLocal() as db:
+        yield db
