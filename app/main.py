@@ -7,13 +7,16 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
 from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
 from app.core.config import Settings, get_settings
+from app.core.logging import configure_logging
 from app.db import migrate
-from app.db.session import SessionLocal
+from app.db.session import build_engine
 from app.services.auth import ensure_first_superuser
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -34,12 +37,18 @@ Users, teams, heroes and items over SQLAlchemy.
 def _start_up(settings: Settings) -> None:
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
-    with SessionLocal() as db:
-        ensure_first_superuser(db=db, settings=settings)
+    # Its own short-lived engine: `settings` may not be the ones SessionLocal was built from.
+    engine = build_engine(settings.database_url, settings, poolclass=NullPool)
+    try:
+        with Session(engine) as db:
+            ensure_first_superuser(db=db, settings=settings)
+    finally:
+        engine.dispose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -1,15 +1,19 @@
 """Bring the schema to Alembic's head, once, even when several workers start together."""
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
+
+logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # An arbitrary constant shared by every instance of this service.
@@ -38,32 +42,46 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Run `alembic upgrade` under a lock so concurrent starters take turns."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        lock = Path(f"{database}.migrate.lock") if database not in ("", ":memory:") else None
-        if lock is None:
-            command.upgrade(alembic_config(url), revision)
-            return
-        with _file_lock(lock):
-            command.upgrade(alembic_config(url), revision)
-        return
-    if parsed.get_backend_name() != "postgresql":
-        command.upgrade(alembic_config(url), revision)
-        return
-    engine = create_engine(parsed, poolclass=NullPool)
+@contextmanager
+def migration_lock(url: URL) -> Iterator[Connection]:
+    """A connection held under a lock that every migrating instance takes."""
+    engine = create_engine(url, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            # Session-level advisory lock: held across Alembic's own transactions.
-            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
-            conn.commit()
-            try:
-                command.upgrade(alembic_config(url, conn), revision)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            with _file_lock(Path(f"{url.database}.migrate.lock")), engine.connect() as conn:
+                yield conn
+        elif url.get_backend_name() == "postgresql":
+            with engine.connect() as conn:
+                # Session-level, so it outlives the transactions Alembic opens and commits.
+                conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
                 conn.commit()
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
-                conn.commit()
+                try:
+                    yield conn
+                finally:
+                    conn.rollback()
+                    conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+                    conn.commit()
+        else:
+            with engine.connect() as conn:
+                yield conn
     finally:
         engine.dispose()
+
+
+def _current_revision(conn: Connection) -> str | None:
+    revision = MigrationContext.configure(conn).get_current_revision()
+    conn.commit()
+    return revision
+
+
+def upgrade(url: str, revision: str = "head") -> bool:
+    """Run `alembic upgrade` under the lock; True if this call changed the schema."""
+    with migration_lock(make_url(url)) as conn:
+        before = _current_revision(conn)
+        command.upgrade(alembic_config(url, conn), revision)
+        after = _current_revision(conn)
+    if before == after:
+        logger.info("database schema already at %s", after)
+        return False
+    logger.info("database schema migrated from %s to %s", before or "empty", after)
+    return True

@@ -10,9 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import Settings, get_settings
 
 
-def _make_sqlite_transactional(engine: Engine) -> None:
+def _make_sqlite_transactional(engine: Engine, *, read_only: bool) -> None:
     # pysqlite opens transactions lazily and mishandles SAVEPOINT; let SQLAlchemy
     # emit BEGIN itself (the recipe in SQLAlchemy's SQLite dialect docs).
+    # SQLite has one writer at a time. A deferred BEGIN that reads, then writes,
+    # fails at once with "database is locked" when another writer got there
+    # first; BEGIN IMMEDIATE takes the write lock up front, so concurrent
+    # writers queue for the busy timeout instead.
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
@@ -22,7 +28,7 @@ def _make_sqlite_transactional(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(begin)
 
 
 def _read_only(url: URL, connect_args: dict[str, Any]) -> URL:
@@ -50,18 +56,22 @@ def build_engine(
     if read_only:
         parsed = _read_only(parsed, connect_args)
     connect_args.update(overrides.pop("connect_args", {}))
-    kwargs: dict[str, Any] = {"echo": settings.database_echo, "connect_args": connect_args}
-    if parsed.get_backend_name() != "sqlite" or parsed.database not in (None, "", ":memory:"):
+    kwargs: dict[str, Any] = {
+        "echo": settings.database_echo,
+        "connect_args": connect_args,
+        "pool_pre_ping": settings.db_pool_pre_ping,
+    }
+    in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+    if "poolclass" not in overrides and not in_memory:
         kwargs.update(
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
-            pool_pre_ping=settings.db_pool_pre_ping,
         )
     kwargs.update(overrides)
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        _make_sqlite_transactional(engine)
+        _make_sqlite_transactional(engine, read_only=read_only)
     return engine
 
 
