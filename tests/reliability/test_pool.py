@@ -1,0 +1,137 @@
+"""More concurrent requests than the pool holds: queued or 503 after DB_POOL_TIMEOUT, no leaks."""
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from app.db import migrate
+from app.db.session import build_engine, get_db, make_session_factory
+from app.main import create_app
+from app.models import Team, User
+from app.services.auth import issue_token
+from tests.databases import fresh_database
+from tests.live import free_port
+
+POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT = 2, 1, 1.0
+BURST = 12
+
+
+@pytest.fixture
+def pool_database_url(tmp_path) -> Iterator[str]:
+    with fresh_database(tmp_path, "pool") as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def small_pool(pool_database_url, settings) -> Iterator[Engine]:
+    tight = settings.model_copy(update={
+        "database_url": pool_database_url,
+        "db_pool_size": POOL_SIZE,
+        "db_max_overflow": MAX_OVERFLOW,
+        "db_pool_timeout": POOL_TIMEOUT,
+    })
+    engine = build_engine(pool_database_url, tight)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def server_url(small_pool, settings) -> Iterator[str]:
+    """The app in a uvicorn thread of this process, so the test can read its pool."""
+    app = create_app(settings)
+    factory = make_session_factory(small_pool)
+
+    def get_session() -> Iterator[Session]:
+        with factory() as session:
+            yield session
+
+    app.dependency_overrides[get_db] = get_session
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def team_and_token(pool_database_url, settings) -> tuple[int, str]:
+    engine = create_engine(pool_database_url)
+    with Session(engine, expire_on_commit=False) as db:
+        user = User(username="pooler", email="pooler@example.com", hashed_password="x")
+        team = Team(name="Locked", headquarters="Vault")
+        db.add_all([user, team])
+        db.commit()
+    engine.dispose()
+    return team.id, issue_token(user=user, settings=settings).access_token
+
+
+@pytest.fixture
+def row_lock(pool_database_url) -> Iterator[callable]:
+    """Hold a write lock the app's PATCHes must wait for; call the result to release it."""
+    engine = create_engine(pool_database_url)
+    conn = engine.connect()
+    if engine.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.execute(text("SELECT id FROM teams FOR UPDATE"))
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            conn.rollback()
+            conn.close()
+            engine.dispose()
+
+    yield release
+    release()
+
+
+def test_burst_beyond_the_pool_is_queued_or_503_and_leaks_nothing(
+    server_url, small_pool, team_and_token, row_lock
+):
+    team_id, token = team_and_token
+    checked_in_before = small_pool.pool.checkedin()
+    started = threading.Barrier(BURST + 1)
+
+    def patch(n: int) -> tuple[int, float, dict]:
+        with httpx.Client(timeout=30) as client:
+            started.wait()
+            t0 = time.monotonic()
+            response = client.patch(f"{server_url}/api/v1/teams/{team_id}",
+                                    headers={"Authorization": f"Bearer {token}"},
+                                    json={"headquarters": f"HQ {n}"})
+            return response.status_code, time.monotonic() - t0, response.json()
+
+    with ThreadPoolExecutor(max_workers=BURST) as pool:
+        futures = [pool.submit(patch, n) for n in range(BURST)]
+        started.wait()
+        # Long enough for every request beyond the pool to give up waiting for a connection.
+        time.sleep(POOL_TIMEOUT + 1.5)
+        row_lock()
+        results = [f.result() for f in futures]
+
+    statuses = Counter(status for status, _, _ in results)
+    holders = POOL_SIZE + MAX_OVERFLOW
+    assert statuses == {200: holders, 503: BURST - holders}, statuses
+    assert all(body == {"detail": "Database unavailable"}
+               for status, _, body in results if status == 503)
+    # A 503 comes after the pool timeout, not after the lock holder lets go.
+    assert max(t for status, t, _ in results if status == 503) < POOL_TIMEOUT + 1.4
+    assert small_pool.pool.checkedout() == 0
+    assert small_pool.pool.checkedin() >= checked_in_before
+    assert small_pool.pool.checkedin() <= POOL_SIZE
