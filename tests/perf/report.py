@@ -1,0 +1,231 @@
+"""The results as markdown tables (ratios to the ceiling first), and py-spy summaries."""
+
+import re
+from collections import Counter
+from typing import Any
+
+# Aims of the issue, per scenario and variant: (text, check(row) -> bool | None).
+Check = Any
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or not b:
+        return None
+    return a / b
+
+
+def _met(flag: bool | None) -> str:
+    return {True: "yes", False: "**no**", None: "—"}[flag]
+
+
+def _all(*flags: bool | None) -> bool | None:
+    known = [f for f in flags if f is not None]
+    return all(known) if known else None
+
+
+def _aim(variant: str, scenario: str, ratio: float | None, p50: float, p99: float,
+         statements: float | None) -> tuple[str, bool | None]:
+    """The issue's aim for this row, and whether this run met it."""
+    r = None if ratio is None else ratio
+    if scenario == "users_get":
+        if variant == "async":
+            return "≥ 0.5, p99 ≤ 3×p50", _all(r is not None and r >= 0.5,
+                                                p99 <= 3 * p50 if p50 else None)
+        if variant == "sync":
+            return "≥ 0.3", None if r is None else r >= 0.3
+    if scenario == "heroes_list":
+        sql_ok = None if statements is None else statements <= 3
+        if variant == "async":
+            return "≤ 3 SQL, ≥ 0.4", _all(sql_ok, None if r is None else r >= 0.4)
+        return "≤ 3 SQL", sql_ok
+    if scenario == "teams_post" and variant == "async":
+        return "≥ 0.5", None if r is None else r >= 0.5
+    return "—", None
+
+
+STATEMENT_KEYS = {"users_get": "users_get", "heroes_list": "heroes_first",
+                  "teams_post": "teams_post"}
+LABELS = {"users_get": "GET /users/{id}", "heroes_list": "GET /heroes?limit=100",
+          "teams_post": "POST /teams"}
+
+
+def ceiling_table(results: dict[str, Any]) -> list[str]:
+    lines = [
+        ("| variant | workers | scenario | ratio to ceiling | req/s | ceiling req/s | "
+         "p50 ms | p99 ms | ceiling p50/p99 ms | non-2xx | SQL/req (ceiling) | "
+         "peak RSS/worker MiB | aim | met |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for variant, v in results["variants"].items():
+        statements = v.get("statements", {})
+        ceiling_statements = results.get("ceiling_statements", {})
+        for workers, block in v.get("blocks", {}).items():
+            if not block.get("available"):
+                lines.append(f"| {variant} | {workers} | all | not available | | | | | | | | | "
+                             f"| — |")
+                continue
+            peaks = block.get("service_memory", {}).get("peak_mib_per_worker", [])
+            for scenario, label in LABELS.items():
+                row = block["scenarios"].get(scenario)
+                if row is None:
+                    continue
+                s, c = row["service"], row["ceiling"]
+                ratio = _ratio(s["rps"], c["rps"])
+                count = statements.get(STATEMENT_KEYS[scenario], {}).get("statements")
+                aim, met = _aim(variant, scenario, ratio, s["p50_ms"], s["p99_ms"], count)
+                lines.append(
+                    f"| {variant} | {workers} | {label} | **{_fmt(ratio)}** | {_fmt(s['rps'], 0)} "
+                    f"| {_fmt(c['rps'], 0)} | {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | "
+                    f"{_fmt(c['p50_ms'])} / {_fmt(c['p99_ms'])} | "
+                    f"{s['non_2xx'] + s['errors']} | {_fmt(count, 1)} "
+                    f"({ceiling_statements.get(STATEMENT_KEYS[scenario], '?')}) | "
+                    f"{', '.join(_fmt(p, 0) for p in peaks) or 'n/a'} | {aim} | {_met(met)} |"
+                )
+    return lines
+
+
+def internal_table(results: dict[str, Any]) -> list[str]:
+    lines = ["| variant | comparison | A | B | B / A | aim | met |", "|---|---|---|---|---|---|---|"]
+    for variant, v in results["variants"].items():
+        if not v.get("available"):
+            continue
+        first = next(iter(v["blocks"].values()))
+        sc = first.get("scenarios", {})
+        if "heroes_deep" in sc:
+            d = sc["heroes_deep"]
+            ratio = _ratio(d["after_id_deep"]["p50_ms"], d["after_id_first"]["p50_ms"])
+            lines.append(
+                f"| {variant} | p50, after_id page at id {d['depth']:,} (B) vs first page (A) "
+                f"| {_fmt(d['after_id_first']['p50_ms'])} ms | "
+                f"{_fmt(d['after_id_deep']['p50_ms'])} ms | **{_fmt(ratio)}** | ≤ 1.5 | "
+                f"{_met(None if ratio is None else ratio <= 1.5)} |")
+            skip = _ratio(d["skip_deep"]["p50_ms"], d["skip_first"]["p50_ms"])
+            lines.append(
+                f"| {variant} | p50, skip={d['depth']:,} page (B) vs skip=0 (A), for contrast "
+                f"| {_fmt(d['skip_first']['p50_ms'])} ms | {_fmt(d['skip_deep']['p50_ms'])} ms "
+                f"| {_fmt(skip)} | — | — |")
+        if "live_bcrypt" in sc:
+            lv = sc["live_bcrypt"]
+            ratio = _ratio(lv["logins"]["p99_ms"], lv["idle"]["p99_ms"])
+            logins = sum(r.get("logins", 0) for r in lv["logins"]["rounds"])
+            lines.append(
+                f"| {variant} | p99 GET /health/live, idle (A) vs during 8 logins at bcrypt "
+                f"cost 12 (B; {logins} logins done) | {_fmt(lv['idle']['p99_ms'])} ms | "
+                f"{_fmt(lv['logins']['p99_ms'])} ms | **{_fmt(ratio)}** | ≤ 2 | "
+                f"{_met(None if ratio is None else ratio <= 2)} |")
+        if "rss" in sc:
+            runs = sc["rss"]["runs"]
+            growth = sc["rss"]["growth"]
+            lines.append(
+                f"| {variant} | RSS after mixed run 1 (A) vs run 3 (B), same process "
+                f"| {_fmt(runs[0]['rss_mib'], 1)} MiB | {_fmt(runs[-1]['rss_mib'], 1)} MiB | "
+                f"**{_fmt(None if growth is None else 1 + growth, 3)}** | ≤ 1.10 | "
+                f"{_met(None if growth is None else growth <= 0.10)} |")
+        scale = v.get("scale")
+        if scale and scale.get("available"):
+            small, big = scale["small"], scale["big"]
+            users = scale["users"]
+            ratio = _ratio(big["p50_ms"], small["p50_ms"])
+            rps = _ratio(big["rps"], small["rps"])
+            flat = None if ratio is None or rps is None else (ratio <= 1.15 and rps >= 0.85)
+            lines.append(
+                f"| {variant} | GET /users/{{id}} p50 (req/s), {users['small']:,} users (A) vs "
+                f"{users['big']:,} (B) | {_fmt(small['p50_ms'])} ms ({_fmt(small['rps'], 0)}) "
+                f"| {_fmt(big['p50_ms'])} ms ({_fmt(big['rps'], 0)}) | **{_fmt(ratio)}** "
+                f"(req/s {_fmt(rps)}) | flat (±15 %) | {_met(flat)} |")
+        elif scale:
+            lines.append(f"| {variant} | users table size | not available | | | flat | — |")
+    return lines
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    load = results["load"]
+    out = [
+        (f"Mode {results['mode']}: {load['rounds']} A B pairs of {load['duration_s']} s per "
+         f"comparison, wrk {load['threads']} threads / {load['connections']} connections, "
+         f"servers started with `python -m {load.get('launcher', 'uvicorn')}`; "
+         f"{m['cpus']} CPUs ({m['cpu']}), Python {m['python']}."),
+        "",
+        *ceiling_table(results),
+        "",
+        *internal_table(results),
+    ]
+    for variant, v in results["variants"].items():
+        for workers, block in v.get("blocks", {}).items():
+            if not block.get("available"):
+                reason = block.get("reason", "")[:500]
+                out += ["", f"{variant} (workers {workers}) not available: {reason}"]
+        if "error" in v.get("statements", {}):
+            out += ["", f"{variant}: statements not counted: {v['statements']['error'][:300]}"]
+    for variant, v in results["variants"].items():
+        for workers, block in v.get("blocks", {}).items():
+            if "profile" in block:
+                out += ["", *profile_lines(f"{variant}, {workers} worker(s)", block["profile"])]
+    if results.get("aborted"):
+        out += ["", f"ABORTED: {results['aborted']}"]
+    return "\n".join(out)
+
+
+def profile_lines(title: str, profile: dict[str, Any], top: int = 8) -> list[str]:
+    rps = _fmt(profile.get("rps_while_profiled"), 0)
+    lines = [f"py-spy, GET /users/{{id}}, {title} ({rps} req/s while sampled):"]
+    for key, label in (("gil", "holding the GIL"), ("wall", "wall clock, all threads")):
+        data = profile.get(key, {})
+        if "error" in data or not data:
+            lines.append(f"- {label}: {data.get('error', 'no samples')}")
+            continue
+        lines.append(f"- {label}, innermost frames ({data['busy_samples']} busy samples):")
+        lines += [f"  - {x['percent']} % {x['frame']}" for x in data["self"][:top]]
+        lines.append(f"- {label}, app/ lines on the stack:")
+        lines += [f"  - {x['percent']} % {x['frame']}" for x in data["app_lines"][:top]]
+    return lines
+
+
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+# A thread whose innermost frame is one of these is waiting, not working.
+_IDLE_FILES = ("threading.py", "selectors.py", "queue.py")
+
+
+def summarize_profile(raw: str, top: int = 15) -> dict[str, Any]:
+    """py-spy's collapsed stacks (root first): where the busy samples go.
+
+    Samples of idle threads (waiting on a lock, a queue or epoll) are counted
+    apart; percentages are of the busy samples. `self` is the innermost frame,
+    `inclusive_by_function` any frame on the stack, `app_lines` the lines of
+    app/ on the stack.
+    """
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    app_lines: Counter[str] = Counter()
+    busy = idle = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [m for f in stack.split(";") if (m := _FRAME.match(f))]
+        if not frames:
+            continue
+        if frames[-1]["file"].endswith(_IDLE_FILES):
+            idle += count
+            continue
+        busy += count
+        own[frames[-1].group(0)] += count
+        for name in {f"{m['func']} ({m['file']})" for m in frames}:
+            inclusive[name] += count
+        for name in {m.group(0) for m in frames if m["file"].startswith("app/")}:
+            app_lines[name] += count
+
+    def share(counter: Counter[str]) -> list[dict[str, Any]]:
+        return [{"frame": f, "samples": n, "percent": round(100 * n / busy, 1)}
+                for f, n in counter.most_common(top)]
+
+    return {"busy_samples": busy, "idle_samples": idle, "self": share(own),
+            "inclusive_by_function": share(inclusive), "app_lines": share(app_lines)}
