@@ -1,5 +1,6 @@
 """The one place where domain and database errors become HTTP status codes."""
 
+import json
 import logging
 from typing import Any
 
@@ -49,10 +50,17 @@ def _redact(error: dict[str, Any]) -> dict[str, Any]:
     return error
 
 
+class _AsciiJSONResponse(JSONResponse):
+    # The rejected input is echoed back, and it may hold an unpaired surrogate
+    # that UTF-8 cannot encode; ASCII escapes (\ud800) are still valid JSON.
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     detail = [_redact(e) for e in exc.errors()]
-    return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+    return _AsciiJSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
 
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:

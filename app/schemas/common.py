@@ -3,28 +3,73 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 MAX_BIGINT = 2**63 - 1
 
 
-def reject_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refusing it everywhere keeps both databases alike.
+# Documented in the OpenAPI schema so clients (and schemathesis) know NUL is refused.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+def storable_text(value: str) -> str:
+    """Refuse what a database cannot store: NUL (PostgreSQL text) and lone surrogates (UTF-8)."""
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no unpaired surrogates)") from None
     return value
 
 
-SafeStr = Annotated[str, AfterValidator(reject_nul)]
+def _whole_number(value: Any) -> Any:
+    # JSON Schema counts 5.0 as an integer; strict mode would not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+SafeStr = Annotated[
+    str, AfterValidator(storable_text), Field(json_schema_extra={"pattern": NO_NUL_PATTERN})
+]
 
 
 def bounded_str(min_length: int, max_length: int, pattern: str | None = None) -> Any:
-    """A string type with length limits that also refuses NUL characters."""
+    """A string type with length limits that also refuses what cannot be stored."""
     constraints = StringConstraints(min_length=min_length, max_length=max_length, pattern=pattern)
-    return Annotated[str, constraints, AfterValidator(reject_nul)]
+    if pattern is not None:  # the caller's pattern already excludes NUL
+        return Annotated[str, constraints, AfterValidator(storable_text)]
+    return Annotated[
+        str,
+        constraints,
+        AfterValidator(storable_text),
+        Field(json_schema_extra={"pattern": NO_NUL_PATTERN}),
+    ]
 
-Id = Annotated[int, Field(ge=1, le=MAX_BIGINT)]
-BigInt = Annotated[int, Field(ge=0, le=MAX_BIGINT)]
+
+
+def _int_range(minimum: int, maximum: int) -> Any:
+    # The schema is spelled out: with a before-validator, pydantic would render the
+    # bounds as floats (2**63 - 1 becomes 9.223372036854776e18, i.e. 2**63).
+    return Annotated[
+        int,
+        Field(ge=minimum, le=maximum),
+        BeforeValidator(_whole_number),
+        WithJsonSchema({"type": "integer", "minimum": minimum, "maximum": maximum}),
+    ]
+
+
+Id = _int_range(1, MAX_BIGINT)
+BigInt = _int_range(0, MAX_BIGINT)
 
 
 class RequestModel(BaseModel):

@@ -5,8 +5,15 @@ from pydantic import AfterValidator, EmailStr, Field
 from app.schemas.common import RequestModel, Timestamps, bounded_str
 
 Username = bounded_str(3, 50, pattern=r"^[A-Za-z0-9_.-]+$")
-# Emails are compared and stored in lower case.
-Email = Annotated[EmailStr, AfterValidator(str.lower)]
+
+# Emails are compared and stored in lower case. email-validator's syntax rules
+# apply, with no DNS lookup; it refuses special-use domains (RFC 6761).
+Email = Annotated[
+    EmailStr,
+    AfterValidator(str.lower),
+    Field(description="A valid address; special-use domains such as .test, .local "
+          "and .invalid are refused. Stored in lower case."),
+]
 FullName = bounded_str(0, 100)
 Password = bounded_str(8, 128)
 

@@ -1,0 +1,38 @@
+"""The OpenAPI document, with integer bounds kept exact."""
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.schemas.common import MAX_BIGINT
+
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _exact_bounds(node: Any) -> None:
+    # FastAPI's OpenAPI model types these as float: 2**63 - 1 would be published
+    # as 9.223372036854776e18 (2**63) and 1 as 1.0. Put the integers back.
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _BOUNDS and isinstance(value, float) and value.is_integer():
+                node[key] = MAX_BIGINT if value == float(MAX_BIGINT) else int(value)
+            else:
+                _exact_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            _exact_bounds(value)
+
+
+def install(app: FastAPI) -> None:
+    """Serve `app`'s OpenAPI document (built once by FastAPI) with exact integer bounds."""
+    build = app.openapi
+    exact: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        if not exact or exact[0] is not document:
+            _exact_bounds(document)
+            exact[:] = [document]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
