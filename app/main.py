@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 from starlette.concurrency import run_in_threadpool
 
-from app.api import errors, openapi
+from app.api import errors, metrics, openapi, responses
+from app.api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware, RouteTemplates
 from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
@@ -31,7 +32,19 @@ Users, teams, heroes and items over SQLAlchemy.
   from `POST /api/v1/auth/token`.
 * Bodies over 1 MiB are refused with 413; unknown fields, NUL characters and
   integers beyond 64 bits with 422.
+* Every response carries `X-Request-ID`: the client's own, when it sends a sane one
+  (1-128 of `A-Z a-z 0-9 . _ -`), else a generated one. Quote it when reporting a problem.
 """
+
+TAGS = [
+    {"name": "auth", "description": "Bearer tokens for the OAuth2 password flow."},
+    {"name": "users", "description": "Accounts; registration is open while OPEN_REGISTRATION is."},
+    {"name": "teams", "description": "Teams, each with its heroes."},
+    {"name": "heroes", "description": "Heroes, maybe in a team; secret names are never returned."},
+    {"name": "items", "description": "Items belong to their owner; superusers see all."},
+    {"name": "analytics", "description": "Read-only reports for superusers."},
+    {"name": "health", "description": "Liveness and readiness probes."},
+]
 
 
 def _start_up(settings: Settings) -> None:
@@ -48,7 +61,7 @@ def _start_up(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging()
+    configure_logging(settings.log_format)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         max_body_size=MAX_BODY_BYTES,
+        openapi_tags=TAGS,
     )
     api = APIRouter(prefix="/api/v1")
     for module in (auth, users, teams, heroes, items, analytics):
@@ -74,14 +88,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     errors.install(app)
     openapi.install(app)
+    responses.document_body_limit(app)
+    http_metrics = metrics.HttpMetrics() if settings.metrics_enabled else None
+    if http_metrics is not None:
+        metrics.install(app, http_metrics)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Total-Count", "Link", "Location"],
+            expose_headers=["X-Total-Count", "Link", "Location", REQUEST_ID_HEADER],
         )
+    # Added last, so outermost: it sees every response, CORS preflights included.
+    app.add_middleware(
+        RequestContextMiddleware, templates=RouteTemplates(app), metrics=http_metrics
+    )
     return app
 
 

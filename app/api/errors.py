@@ -70,8 +70,15 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return JSONResponse({"detail": "Internal Server Error"}, status_code=500)
+    # This runs outside the request-id middleware (Starlette's outermost layer),
+    # so the id is taken from the request state it left behind.
+    request_id = getattr(request.state, "request_id", None)
+    logger.exception(
+        "unhandled error on %s %s", request.method, request.url.path,
+        extra={"request_id": request_id},
+    )
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return JSONResponse({"detail": "Internal Server Error"}, status_code=500, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -5,6 +5,7 @@ import secrets
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -52,6 +53,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=30, gt=0)
     db_pool_pre_ping: bool = True
     cors_origins: Annotated[list[str], NoDecode] = []
+    # "json": one JSON object per line, for log shippers; "text" for people.
+    log_format: Literal["text", "json"] = "text"
+    metrics_enabled: bool = True
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -59,6 +63,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("analytics_database_url", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from pydantic import AfterValidator, EmailStr, Field
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field
 
 from app.schemas.common import RequestModel, Timestamps, bounded_str
 
@@ -19,6 +19,19 @@ Password = bounded_str(8, 128)
 
 
 class UserCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "ada",
+                    "email": "ada@example.com",
+                    "full_name": "Ada Lovelace",
+                    "password": "correct horse battery",
+                }
+            ]
+        }
+    )
+
     username: Username = Field(examples=["ada"])
     email: Email = Field(examples=["ada@example.com"])
     full_name: FullName | None = Field(default=None, examples=["Ada Lovelace"])

@@ -1,0 +1,16 @@
+"""The service as operators run it: uvicorn in a subprocess on a fresh database of its own."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.databases import fresh_database
+from tests.live import LiveServer, live_server
+
+
+@contextmanager
+def service(folder: Path, **settings: str) -> Iterator[LiveServer]:
+    """uvicorn on a new empty database (migrated at start-up), its output in folder/server.log."""
+    with fresh_database(folder, "ops") as url:
+        with live_server(url, folder / "server.log", **settings) as server:
+            yield server

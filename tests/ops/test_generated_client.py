@@ -1,0 +1,108 @@
+"""A typed client generated from the OpenAPI document drives a whole flow; no hand-written HTTP."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.ops.service import service
+
+PACKAGE = "heroes_api_client"
+GENERATOR = Path(sys.executable).with_name("openapi-python-client")
+
+
+@pytest.fixture
+def live(tmp_path):
+    with service(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def client_package(tmp_path, live, monkeypatch):
+    """The client generated from the running service's own document, importable."""
+    spec = tmp_path / "openapi.json"
+    spec.write_text(httpx.get(f"{live.url}/openapi.json", timeout=30).text)
+    # No post-generation hooks: formatting the code with ruff is not what is tested.
+    config = tmp_path / "generator.json"
+    config.write_text(json.dumps({"post_hooks": []}))
+    generated = tmp_path / "generated"
+    generated.mkdir()
+    result = subprocess.run(
+        [str(GENERATOR), "generate", "--path", str(spec), "--output-path",
+         str(generated / PACKAGE), "--meta", "none", "--config", str(config),
+         "--fail-on-warning"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    monkeypatch.syspath_prepend(str(generated))
+    yield generated / PACKAGE
+    for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
+        del sys.modules[name]
+
+
+def test_a_generated_client_registers_logs_in_and_manages_heroes(client_package, live):
+    # Imported here: the package exists only once the fixture has generated it.
+    from heroes_api_client import AuthenticatedClient, Client, models
+    from heroes_api_client.api.auth import login_for_access_token
+    from heroes_api_client.api.heroes import create_hero, delete_hero, get_hero, list_heroes
+    from heroes_api_client.api.teams import create_team, delete_team
+    from heroes_api_client.api.users import create_user, read_current_user
+
+    anonymous = Client(base_url=live.url, raise_on_unexpected_status=True)
+
+    # Register and log in.
+    me = create_user.sync(client=anonymous, body=models.UserCreate(
+        username="ada", email="Ada@Example.com", password="correct horse battery"))
+    assert isinstance(me, models.UserRead) and me.email == "ada@example.com"
+    token = login_for_access_token.sync(client=anonymous, body=models.BodyLoginForAccessToken(
+        username="ada", password="correct horse battery"))
+    assert isinstance(token, models.Token)
+    client = AuthenticatedClient(
+        base_url=live.url, token=token.access_token, raise_on_unexpected_status=True)
+    assert read_current_user.sync(client=client).id == me.id
+
+    # A team and its heroes.
+    team = create_team.sync(
+        client=client, body=models.TeamCreate(name="Avengers", headquarters="Stark Tower"))
+    assert isinstance(team, models.TeamRead)
+    created = [
+        create_hero.sync(client=client, body=models.HeroCreate(
+            name=f"Hero {n}", secret_name=f"Secret {n}", age=20 + n, team_id=team.id))
+        for n in range(5)
+    ]
+    assert all(isinstance(hero, models.HeroRead) for hero in created)
+    assert created[0].team.name == "Avengers"
+
+    # Page through them two at a time, by keyset, as the Link header says.
+    seen, after_id, pages = [], None, 0
+    while True:
+        page = list_heroes.sync_detailed(
+            client=client, team_id=team.id, limit=2, **({"after_id": after_id} if after_id else {}))
+        assert page.status_code == 200
+        seen += page.parsed
+        pages += 1
+        if "link" not in page.headers:
+            break
+        after_id = page.parsed[-1].id
+    assert [hero.id for hero in seen] == [hero.id for hero in created]
+    assert pages == 3
+    counted = list_heroes.sync_detailed(client=client, team_id=team.id, limit=2)
+    assert counted.headers["X-Total-Count"] == "5"
+
+    # Errors arrive as the documented types, not as exceptions.
+    duplicate = create_team.sync(
+        client=client, body=models.TeamCreate(name="Avengers", headquarters="Elsewhere"))
+    assert isinstance(duplicate, models.ErrorMessage)
+    assert duplicate.detail == "Team name already exists"
+
+    # Delete.
+    deleted = delete_hero.sync_detailed(created[0].id, client=client)
+    assert deleted.status_code == 204
+    gone = get_hero.sync(created[0].id, client=client)
+    assert isinstance(gone, models.ErrorMessage) and gone.detail.endswith("not found")
+    assert delete_team.sync_detailed(team.id, client=client).status_code == 204
+    orphan = get_hero.sync(created[1].id, client=client)
+    assert isinstance(orphan, models.HeroRead) and orphan.team is None

@@ -1,0 +1,105 @@
+"""GET /metrics: what Prometheus scrapes."""
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.api.metrics import HttpMetrics
+from tests.ops.service import service
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a scrape, by name and labels."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(scrape: dict, name: str, **labels: str) -> float | None:
+    return scrape.get((name, frozenset(labels.items())))
+
+
+def test_requests_are_counted_by_route_template_and_status(make_client, user_headers):
+    client = make_client()
+    for hero_id in (1001, 1002, 1003):
+        client.get(f"/api/v1/heroes/{hero_id}", headers=user_headers)
+    client.get("/api/v1/heroes")
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    scrape = samples(response.text)
+    route = "/api/v1/heroes/{hero_id}"
+    assert value(scrape, "http_requests_total", method="GET", route=route, status="404") == 3
+    assert value(scrape, "http_requests_total", method="GET", route="/api/v1/heroes",
+                 status="401") == 1
+    assert value(scrape, "http_request_duration_seconds_count", method="GET", route=route,
+                 status="404") == 3
+    assert value(scrape, "http_request_duration_seconds_bucket", method="GET", route=route,
+                 status="404", le="+Inf") == 3
+    assert "1001" not in response.text
+
+
+def test_unknown_paths_and_methods_cannot_mint_new_series(make_client):
+    client = make_client()
+    for n in range(5):
+        client.get(f"/random/{n}")
+    client.request("BREW", "/health/live")
+
+    scrape = samples(client.get("/metrics").text)
+
+    assert value(scrape, "http_requests_total", method="GET", route="<unmatched>",
+                 status="404") == 5
+    assert value(scrape, "http_requests_total", method="OTHER", route="/health/live",
+                 status="405") == 1
+    assert not any("/random/" in dict(labels).get("route", "") for _, labels in scrape)
+
+
+def test_each_app_counts_its_own_requests(make_client):
+    first, second = make_client(), make_client()
+    first.get("/health/live")
+
+    scrape = samples(second.get("/metrics").text)
+
+    assert value(scrape, "http_requests_total", method="GET", route="/health/live",
+                 status="200") is None
+
+
+def test_metrics_can_be_switched_off(make_client):
+    client = make_client(metrics_enabled=False)
+
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/health/live").status_code == 200
+
+
+def test_pool_gauges_follow_connections_checked_out(engine, settings):
+    metrics = HttpMetrics(engines=lambda: {"primary": engine})
+    before = samples(metrics.exposition().decode())
+
+    with engine.connect():
+        during = samples(metrics.exposition().decode())
+
+    checked_out = "db_pool_checked_out"
+    assert value(during, "db_pool_size", engine="primary") == settings.db_pool_size
+    assert value(during, checked_out, engine="primary") == (
+        value(before, checked_out, engine="primary") + 1
+    )
+    assert value(during, "db_pool_overflow", engine="primary") == 0
+
+
+def test_a_running_service_reports_its_pool(tmp_path):
+    with service(tmp_path, DB_POOL_SIZE="3", DB_MAX_OVERFLOW="2") as server:
+        httpx.get(f"{server.url}/health/ready", timeout=30)
+        scrape = samples(httpx.get(f"{server.url}/metrics", timeout=30).text)
+
+    for engine in ("primary", "analytics"):
+        assert value(scrape, "db_pool_size", engine=engine) == 3
+        for gauge in ("db_pool_checked_out", "db_pool_checked_in", "db_pool_overflow"):
+            assert value(scrape, gauge, engine=engine) is not None
+    # The readiness check's connection stays open in the pool (idle, or just being returned).
+    idle = value(scrape, "db_pool_checked_in", engine="primary")
+    assert idle + value(scrape, "db_pool_checked_out", engine="primary") >= 1
+    assert value(scrape, "http_requests_total", method="GET", route="/health/ready",
+                 status="200") == 1
