@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 
 from app.api.errors import DB_UNAVAILABLE
+from app.schemas.error import ErrorMessage
 
 _DESCRIPTIONS = {
     401: ("Missing, invalid or expired token", "Not authenticated"),
@@ -14,10 +15,12 @@ _DESCRIPTIONS = {
     422: ("Invalid input, or a reference to a row that does not exist", "Team 7 does not exist"),
 }
 
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}},
-    "required": ["detail"],
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorMessage"}
+
+# The body limit is the app's, answered before any route runs, in plain text.
+PAYLOAD_TOO_LARGE: dict[str, Any] = {
+    "description": "The body is over 1 MiB",
+    "content": {"text/plain": {"schema": {"type": "string"}, "example": "Content Too Large"}},
 }
 
 
@@ -26,21 +29,41 @@ def responses(*codes: int, headers: dict[str, Any] | None = None) -> dict[int | 
     documented: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         description, example = _DESCRIPTIONS[code]
-        schema: dict[str, Any] = _ERROR_SCHEMA
         if code == 422:
             # References are reported as {"detail": "..."}, bad input in FastAPI's shape.
-            schema = {"anyOf": [{"$ref": "#/components/schemas/HTTPValidationError"}, _ERROR_SCHEMA]}
-        documented[code] = {
-            "description": description,
-            "content": {"application/json": {"schema": schema, "example": {"detail": example}}},
-        }
-    documented[503] = {
-        "description": "The database cannot be reached",
-        "content": {"application/json": {"schema": _ERROR_SCHEMA, "example": DB_UNAVAILABLE}},
-    }
+            schema = {"anyOf": [{"$ref": "#/components/schemas/HTTPValidationError"}, _ERROR_REF]}
+            content = {"application/json": {"schema": schema, "example": {"detail": example}}}
+            documented[code] = {"description": description, "content": content}
+        else:
+            documented[code] = _error(description, {"detail": example})
+    documented[503] = _error("The database cannot be reached", DB_UNAVAILABLE)
     if headers:
         documented[200] = {"headers": headers}
     return documented
+
+
+def _error(description: str, example: dict[str, str]) -> dict[str, Any]:
+    # `model` makes FastAPI publish ErrorMessage once, as a named schema clients can share.
+    return {
+        "model": ErrorMessage,
+        "description": description,
+        "content": {"application/json": {"example": example}},
+    }
+
+
+def document_body_limit(app: FastAPI) -> None:
+    """Add the 413 that every operation with a body may answer to `app`'s OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        for path_item in document.get("paths", {}).values():
+            for operation in path_item.values():
+                if isinstance(operation, dict) and "requestBody" in operation:
+                    operation.setdefault("responses", {}).setdefault("413", PAYLOAD_TOO_LARGE)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def created(obj: Any, route_name: str, request: Request, response: Response, **path: Any) -> Any:

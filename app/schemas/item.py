@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.schemas.common import RequestModel, Timestamps, bounded_str
 
@@ -7,6 +7,10 @@ Description = bounded_str(0, 2000)
 
 
 class ItemCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Shield", "description": "Vibranium, round"}]}
+    )
+
     title: Title = Field(examples=["Shield"])
     description: Description | None = Field(default=None, examples=["Vibranium, round"])
 

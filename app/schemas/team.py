@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from app.schemas.common import RequestModel, ResponseModel, Timestamps, bounded_str
 
@@ -7,6 +7,10 @@ Headquarters = bounded_str(1, 200)
 
 
 class TeamCreate(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Avengers", "headquarters": "Stark Tower"}]}
+    )
+
     name: TeamName = Field(examples=["Avengers"])
     headquarters: Headquarters = Field(examples=["Stark Tower"])
 
