@@ -9,6 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
@@ -72,6 +73,21 @@ def _current_revision(conn: Connection) -> str | None:
     revision = MigrationContext.configure(conn).get_current_revision()
     conn.commit()
     return revision
+
+
+def head_revision() -> str | None:
+    """The newest revision this code knows."""
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at `url` is at (None when it has no schema)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return _current_revision(conn)
+    finally:
+        engine.dispose()
 
 
 def upgrade(url: str, revision: str = "head") -> bool:
