@@ -173,7 +173,7 @@ def test_passwords_and_tokens_never_reach_the_log(tmp_path, log_format):
                 http.get("/api/v1/heroes", params={"name": password}, headers=auth),
                 http.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}x"}),
             ]
-        log = server.log()
+    log = server.log()  # once stopped: a line is written just after its response is sent
 
     assert [r.status_code for r in requests] == [200, 200, 401, 422, 401, 401]
     for secret in (password, new_password, wrong, "short", token, *token.split(".")):
@@ -185,7 +185,7 @@ def test_passwords_and_tokens_never_reach_the_log(tmp_path, log_format):
 def test_with_json_format_every_line_the_server_writes_is_json(tmp_path):
     with service(tmp_path, LOG_FORMAT="json") as server:
         request_id = httpx.get(f"{server.url}/api/v1/teams", timeout=30).headers["X-Request-ID"]
-        log = server.log()
+    log = server.log()  # once stopped, shutdown lines included
 
     entries = [json.loads(line) for line in log.splitlines() if line.strip()]
     assert any(e["logger"].startswith("uvicorn") for e in entries)  # uvicorn's lines too
