@@ -156,18 +156,55 @@ def count_statements(env: dict[str, str], token: str, repeat: int, heroes: int,
     return json.loads(lines[-1])
 
 
+STALL_SECONDS = 5.0
+
+
+def settle(url: str, limit: float = 90.0) -> float:
+    """Seconds until the server answers /health/live promptly three times in a row.
+
+    wrk stops with requests in flight and the server finishes them; without this
+    the next run would start on top of them. A long wait means the server was
+    stalled, which the report shows.
+    """
+    started = time.monotonic()
+    prompt = 0
+    while prompt < 3 and time.monotonic() - started < limit:
+        sent = time.monotonic()
+        try:
+            ok = httpx.get(f"{url}/health/live", timeout=limit).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        prompt = prompt + 1 if ok and time.monotonic() - sent < 0.2 else 0
+        if prompt < 3:
+            time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def drive(url: str, script: Path, load: wrk.Load) -> dict[str, float]:
+    """One wrk run, then wait for the server to finish what wrk left in flight."""
+    result = wrk.run(url, script, load)
+    result["settle_s"] = round(settle(url), 2)
+    result["stalled"] = result["requests"] == 0 or result["settle_s"] > STALL_SECONDS
+    return result
+
+
 def combine(runs: list[dict[str, float]]) -> dict[str, Any]:
-    """Rounds of one target: total requests over total time; mean of the percentiles."""
+    """Rounds of one target: total requests over total time; mean of the percentiles
+    of the rounds that got answers. A stalled round (no answer, or a long settle)
+    is counted in `stalled_rounds`."""
     seconds = sum(r["duration_us"] for r in runs) / 1e6
     requests = sum(r["requests"] for r in runs)
+    answered = [r for r in runs if r["requests"]] or runs
     return {
         "rps": requests / seconds if seconds else 0.0,
         "requests": requests,
         "seconds": seconds,
-        "p50_ms": sum(r["p50_us"] for r in runs) / len(runs) / 1000,
-        "p99_ms": sum(r["p99_us"] for r in runs) / len(runs) / 1000,
+        "p50_ms": sum(r["p50_us"] for r in answered) / len(answered) / 1000,
+        "p99_ms": sum(r["p99_us"] for r in answered) / len(answered) / 1000,
         "non_2xx": sum(r["non_2xx"] for r in runs),
         "errors": sum(r["errors"] for r in runs),
+        "stalled_rounds": sum(1 for r in runs if r.get("stalled")),
+        "max_settle_s": max((r.get("settle_s", 0.0) for r in runs), default=0.0),
         "rounds": runs,
     }
 
@@ -197,7 +234,7 @@ def alternate(ctx: Ctx, targets: dict[str, str], script: Callable[[], Path],
     load = load or ctx.load
     if ctx.mode.warmup:
         for url in targets.values():
-            wrk.run(url, script(), wrk.Load(ctx.mode.warmup, load.connections, load.threads))
+            drive(url, script(), wrk.Load(ctx.mode.warmup, load.connections, load.threads))
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     for _ in range(rounds or ctx.mode.rounds):
         for name, url in targets.items():
@@ -205,7 +242,7 @@ def alternate(ctx: Ctx, targets: dict[str, str], script: Callable[[], Path],
                 raise Deadline("time budget spent")
             cm = during(name) if during else _nothing()
             with cm as extra:
-                result = wrk.run(url, script(), load)
+                result = drive(url, script(), load)
             if extra:
                 result.update(extra)
             runs[name].append(result)
@@ -318,7 +355,7 @@ def run_block(ctx: Ctx, name: str, env: dict[str, str], workers: int, scenarios:
             runs: dict[str, list[dict[str, float]]] = {k: [] for k in paths}
             for _ in range(ctx.mode.rounds):
                 for key, path in paths.items():
-                    runs[key].append(wrk.run(service.url, ctx.script("get_path", path=path)(),
+                    runs[key].append(drive(service.url, ctx.script("get_path", path=path)(),
                                              ctx.load))
             deep = {k: combine(v) for k, v in runs.items()}
             deep["depth"] = depth
@@ -346,7 +383,7 @@ def run_block(ctx: Ctx, name: str, env: dict[str, str], workers: int, scenarios:
             mixed = ctx.script("mixed", max_id=s.users, max_hero=max(s.heroes - 100, 0))
             snapshots = []
             for _ in range(3):
-                run = wrk.run(service.url, mixed(), ctx.load)
+                run = drive(service.url, mixed(), ctx.load)
                 snapshots.append({**rss_snapshot(service), "rps": run["rps"],
                                   "non_2xx": run["non_2xx"]})
             first, last = snapshots[0]["rss_mib"], snapshots[-1]["rss_mib"]
@@ -386,10 +423,10 @@ def run_scale(ctx: Ctx, name: str, env_spec: dict[str, str], small: seed.SeededD
         runs: dict[str, list[dict[str, float]]] = {"small": [], "big": []}
         if ctx.mode.warmup:
             for key, server in servers.items():
-                wrk.run(server.url, scripts[key], wrk.Load(ctx.mode.warmup, ctx.load.connections))
+                drive(server.url, scripts[key], wrk.Load(ctx.mode.warmup, ctx.load.connections))
         for _ in range(ctx.mode.rounds):
             for key, server in servers.items():
-                runs[key].append(wrk.run(server.url, scripts[key], ctx.load))
+                runs[key].append(drive(server.url, scripts[key], ctx.load))
         result = {k: combine(v) for k, v in runs.items()}
         result["users"] = {"small": small.sizes.users, "big": big.sizes.users}
         result["available"] = True
@@ -423,7 +460,7 @@ def profile(ctx: Ctx, name: str, service: Server, script: Callable[[], Path],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for key, (flags, path) in outputs.items()}
     try:
         time.sleep(0.5)
-        load = wrk.run(service.url, script(), wrk.Load(seconds + 1, ctx.load.connections))
+        load = drive(service.url, script(), wrk.Load(seconds + 1, ctx.load.connections))
         for proc in procs.values():
             proc.wait(timeout=seconds + 60)
     finally:

@@ -20,6 +20,16 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def _failures(*figures: dict[str, Any]) -> str:
+    """non-2xx and socket errors, and stalled rounds (no answer, or a long drain after)."""
+    bad = sum(f["non_2xx"] + f["errors"] for f in figures)
+    stalled = sum(f.get("stalled_rounds", 0) for f in figures)
+    if not stalled:
+        return str(bad)
+    settle = max(f.get("max_settle_s", 0.0) for f in figures)
+    return f"{bad}, **{stalled} stalled** (≤ {settle:.0f} s)"
+
+
 def _met(flag: bool | None) -> str:
     return {True: "yes", False: "**no**", None: "—"}[flag]
 
@@ -83,7 +93,7 @@ def ceiling_table(results: dict[str, Any]) -> list[str]:
                     f"| {variant} | {workers} | {label} | **{_fmt(ratio)}** | {_fmt(s['rps'], 0)} "
                     f"| {_fmt(c['rps'], 0)} | {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | "
                     f"{_fmt(c['p50_ms'])} / {_fmt(c['p99_ms'])} | "
-                    f"{s['non_2xx'] + s['errors']} | {_fmt(count, 1)} "
+                    f"{_failures(s)} | {_fmt(count, 1)} "
                     f"({ceiling_statements.get(STATEMENT_KEYS[scenario], '?')}) | "
                     f"{', '.join(_fmt(p, 0) for p in peaks) or 'n/a'} | {aim} | {_met(met)} |"
                 )
@@ -91,7 +101,8 @@ def ceiling_table(results: dict[str, Any]) -> list[str]:
 
 
 def internal_table(results: dict[str, Any]) -> list[str]:
-    lines = ["| variant | comparison | A | B | B / A | aim | met |", "|---|---|---|---|---|---|---|"]
+    lines = ["| variant | comparison | A | B | B / A | aim | met | errors |",
+             "|---|---|---|---|---|---|---|---|"]
     for variant, v in results["variants"].items():
         if not v.get("available"):
             continue
@@ -104,12 +115,13 @@ def internal_table(results: dict[str, Any]) -> list[str]:
                 f"| {variant} | p50, after_id page at id {d['depth']:,} (B) vs first page (A) "
                 f"| {_fmt(d['after_id_first']['p50_ms'])} ms | "
                 f"{_fmt(d['after_id_deep']['p50_ms'])} ms | **{_fmt(ratio)}** | ≤ 1.5 | "
-                f"{_met(None if ratio is None else ratio <= 1.5)} |")
+                f"{_met(None if ratio is None else ratio <= 1.5)} | "
+                f"{_failures(d['after_id_first'], d['after_id_deep'])} |")
             skip = _ratio(d["skip_deep"]["p50_ms"], d["skip_first"]["p50_ms"])
             lines.append(
                 f"| {variant} | p50, skip={d['depth']:,} page (B) vs skip=0 (A), for contrast "
                 f"| {_fmt(d['skip_first']['p50_ms'])} ms | {_fmt(d['skip_deep']['p50_ms'])} ms "
-                f"| {_fmt(skip)} | — | — |")
+                f"| {_fmt(skip)} | — | — | {_failures(d['skip_first'], d['skip_deep'])} |")
         if "live_bcrypt" in sc:
             lv = sc["live_bcrypt"]
             ratio = _ratio(lv["logins"]["p99_ms"], lv["idle"]["p99_ms"])
@@ -118,7 +130,8 @@ def internal_table(results: dict[str, Any]) -> list[str]:
                 f"| {variant} | p99 GET /health/live, idle (A) vs during 8 logins at bcrypt "
                 f"cost 12 (B; {logins} logins done) | {_fmt(lv['idle']['p99_ms'])} ms | "
                 f"{_fmt(lv['logins']['p99_ms'])} ms | **{_fmt(ratio)}** | ≤ 2 | "
-                f"{_met(None if ratio is None else ratio <= 2)} |")
+                f"{_met(None if ratio is None else ratio <= 2)} | "
+                f"{_failures(lv['idle'], lv['logins'])} |")
         if "rss" in sc:
             runs = sc["rss"]["runs"]
             growth = sc["rss"]["growth"]
@@ -126,7 +139,8 @@ def internal_table(results: dict[str, Any]) -> list[str]:
                 f"| {variant} | RSS after mixed run 1 (A) vs run 3 (B), same process "
                 f"| {_fmt(runs[0]['rss_mib'], 1)} MiB | {_fmt(runs[-1]['rss_mib'], 1)} MiB | "
                 f"**{_fmt(None if growth is None else 1 + growth, 3)}** | ≤ 1.10 | "
-                f"{_met(None if growth is None else growth <= 0.10)} |")
+                f"{_met(None if growth is None else growth <= 0.10)} | "
+                f"{sum(r['non_2xx'] for r in runs)} |")
         scale = v.get("scale")
         if scale and scale.get("available"):
             small, big = scale["small"], scale["big"]
@@ -138,9 +152,9 @@ def internal_table(results: dict[str, Any]) -> list[str]:
                 f"| {variant} | GET /users/{{id}} p50 (req/s), {users['small']:,} users (A) vs "
                 f"{users['big']:,} (B) | {_fmt(small['p50_ms'])} ms ({_fmt(small['rps'], 0)}) "
                 f"| {_fmt(big['p50_ms'])} ms ({_fmt(big['rps'], 0)}) | **{_fmt(ratio)}** "
-                f"(req/s {_fmt(rps)}) | flat (±15 %) | {_met(flat)} |")
+                f"(req/s {_fmt(rps)}) | flat (±15 %) | {_met(flat)} | {_failures(small, big)} |")
         elif scale:
-            lines.append(f"| {variant} | users table size | not available | | | flat | — |")
+            lines.append(f"| {variant} | users table size | not available | | | flat | — | |")
     return lines
 
 
