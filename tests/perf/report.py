@@ -132,6 +132,15 @@ def internal_table(results: dict[str, Any]) -> list[str]:
                 f"{_fmt(lv['logins']['p99_ms'])} ms | **{_fmt(ratio)}** | ≤ 2 | "
                 f"{_met(None if ratio is None else ratio <= 2)} | "
                 f"{_failures(lv['idle'], lv['logins'])} |")
+            if "ceiling_idle" in lv:
+                control = _ratio(lv["ceiling_logins"]["p99_ms"], lv["ceiling_idle"]["p99_ms"])
+                lines.append(
+                    f"| {variant} | control: the ceiling's p99 GET /health/live, idle (A) vs "
+                    f"while the service runs the same logins (B) | "
+                    f"{_fmt(lv['ceiling_idle']['p99_ms'])} ms | "
+                    f"{_fmt(lv['ceiling_logins']['p99_ms'])} ms | {_fmt(control)} | "
+                    f"(CPU contention alone) | — | "
+                    f"{_failures(lv['ceiling_idle'], lv['ceiling_logins'])} |")
         if "rss" in sc:
             runs = sc["rss"]["runs"]
             growth = sc["rss"]["growth"]
