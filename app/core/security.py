@@ -3,6 +3,8 @@
 import base64
 import hashlib
 import hmac
+import os
+import threading
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -18,12 +20,21 @@ def _prehash(password: str) -> bytes:
     return base64.b64encode(hashlib.sha256(password.encode()).digest())
 
 
+# bcrypt is CPU-bound by design (about 0.25 s at cost 12). Unbounded, a burst of
+# logins takes every core and starves the event loop; capped one short of the
+# core count, logins queue among themselves while other requests stay fast.
+HASHING_SLOTS = max(1, (os.cpu_count() or 1) - 1)
+_hashing = threading.BoundedSemaphore(HASHING_SLOTS)
+
+
 def hash_password(password: str, rounds: int) -> str:
-    return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
+    with _hashing:
+        return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
 
 
 def verify_password(password: str, hashed: str) -> bool:
-    return bcrypt.checkpw(_prehash(password), hashed.encode())
+    with _hashing:
+        return bcrypt.checkpw(_prehash(password), hashed.encode())
 
 
 @lru_cache
