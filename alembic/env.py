@@ -9,6 +9,7 @@ from sqlalchemy.pool import NullPool
 import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.core.config import get_settings
 from app.db.base import Base
+from app.db.drivers import sync_url
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
@@ -18,7 +19,9 @@ target_metadata = Base.metadata
 
 
 def _url() -> str:
-    return config.attributes.get("database_url") or get_settings().database_url
+    # Migrations run on the sync driver even when the app serves on an async one.
+    url = config.attributes.get("database_url") or get_settings().database_url
+    return sync_url(url).render_as_string(hide_password=False)
 
 
 def _configure(**kwargs: object) -> None:

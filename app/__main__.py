@@ -38,7 +38,10 @@ def _read_password() -> str:
 
 
 def _create_superuser(args: argparse.Namespace) -> None:
-    from app.db.session import SessionLocal
+    from sqlalchemy.orm import Session
+    from sqlalchemy.pool import NullPool
+
+    from app.db.session import build_sync_engine
     from app.schemas.user import UserCreate
     from app.services.users import create_user
 
@@ -48,10 +51,15 @@ def _create_superuser(args: argparse.Namespace) -> None:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SystemExit(f"error: {problems}") from None
-    with SessionLocal() as db:
-        user = create_user(
-            db=db, user_in=user_in, bcrypt_rounds=get_settings().bcrypt_rounds, is_superuser=True
-        )
+    settings = get_settings()
+    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
+    try:
+        with Session(engine, expire_on_commit=False) as db:
+            user = create_user(
+                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+            )
+    finally:
+        engine.dispose()
     print(f"created superuser {user.username} (id {user.id})")
 
 
@@ -73,7 +81,7 @@ def _seed(args: argparse.Namespace) -> None:
     from app.core.security import hash_password
     from app.db import migrate
     from app.db.seed import SeedCounts, seed
-    from app.db.session import build_engine
+    from app.db.session import build_sync_engine
 
     settings = get_settings()
     if migrate.current_revision(settings.database_url) != migrate.head_revision():
@@ -85,7 +93,7 @@ def _seed(args: argparse.Namespace) -> None:
         raise SystemExit("error: --password must be 8 to 128 characters")
     counts = SeedCounts(users=args.users, teams=args.teams, heroes=args.heroes, items=args.items)
     started = time.monotonic()
-    engine = build_engine(settings.database_url, settings, poolclass=NullPool)
+    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
     try:
         # One hash for everyone: bcrypt at cost 12 takes ~0.25 s, 100,000 of them hours.
         seed(

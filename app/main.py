@@ -17,7 +17,7 @@ from app.api.routes import analytics, auth, docs, health, heroes, items, teams, 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.db import migrate
-from app.db.session import build_engine
+from app.db.session import build_sync_engine
 from app.services.auth import ensure_first_superuser
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -50,8 +50,9 @@ TAGS = [
 def _start_up(settings: Settings) -> None:
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
-    # Its own short-lived engine: `settings` may not be the ones SessionLocal was built from.
-    engine = build_engine(settings.database_url, settings, poolclass=NullPool)
+    # Its own short-lived engine, on the sync driver even in async mode: `settings`
+    # may not be the ones SessionLocal was built from, and this runs once, on a thread.
+    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
     try:
         with Session(engine) as db:
             ensure_first_superuser(db=db, settings=settings)
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=MAX_BODY_BYTES,
         openapi_tags=TAGS,
     )
+    app.state.settings = settings
     api = APIRouter(prefix="/api/v1")
     for module in (auth, users, teams, heroes, items, analytics):
         api.include_router(module.router)

@@ -2,7 +2,9 @@
 
 SQLite (a file in a temporary folder) by default; set TEST_DATABASE_URL to a
 PostgreSQL URL and the suite creates a fresh database on that server, migrates
-it, and drops it at the end.
+it, and drops it at the end. An async driver in TEST_DATABASE_URL
+(`postgresql+asyncpg://host/db`, or `sqlite+aiosqlite://` for a fresh file) runs
+the same suite in async mode: see tests/asyncmode.py.
 """
 
 import os
@@ -17,23 +19,31 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-hs2
 os.environ.setdefault("AUTO_MIGRATE", "false")
 
 from fastapi import FastAPI  # noqa: E402
-from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Connection, Engine, event  # noqa: E402
-from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
 
-from app.core.config import Settings, get_settings  # noqa: E402
+from app.core.config import Settings  # noqa: E402
 from app.db import migrate  # noqa: E402
+from app.db.database import Database  # noqa: E402
 from app.db.session import (  # noqa: E402
     build_engine,
     get_analytics_db,
     get_db,
     make_session_factory,
 )
+from tests.asyncmode import await_, pytest_runtest_protocol  # noqa: E402,F401  (a hook)
+from tests.clients import AppClient, app_client, databases_from, one_database  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import User  # noqa: E402
 from app.services.auth import issue_token  # noqa: E402
 from tests import factories  # noqa: E402
-from tests.databases import create_postgres_database, drop_postgres_database  # noqa: E402
+from tests.databases import (  # noqa: E402
+    create_postgres_database,
+    dispose,
+    drop_postgres_database,
+    sqlite_url,
+)
 
 TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 
@@ -42,8 +52,8 @@ TEST_SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated, empty database for this run; removed at the end."""
     requested = os.environ.get("TEST_DATABASE_URL")
-    if not requested:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    if not requested or requested.startswith("sqlite"):
+        url = sqlite_url(tmp_path_factory.mktemp("db") / "test.db")
         migrate.upgrade(url)
         yield url
         return
@@ -67,50 +77,69 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def engine(settings: Settings) -> Iterator[Engine]:
+def engine(settings: Settings) -> Iterator[Engine | AsyncEngine]:
+    """The app's kind of engine for the test database: async in async mode."""
     engine = build_engine(settings.database_url, settings)
     yield engine
-    engine.dispose()
+    dispose(engine)
 
 
 @pytest.fixture(scope="session")
-def analytics_session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
+def analytics_sessions(settings: Settings) -> Iterator[Callable[[], Database]]:
     """Read-only sessions on the test database, as the app builds them with no replica."""
     engine = build_engine(settings.database_url, settings, read_only=True)
-    yield make_session_factory(engine)
-    engine.dispose()
+    factory = make_session_factory(engine)
+    yield lambda: Database(factory())
+    dispose(engine)
 
 
 @pytest.fixture
-def connection(engine: Engine) -> Iterator[Connection]:
-    """A connection inside a transaction that is rolled back when the test ends."""
+def database(engine: Engine | AsyncEngine) -> Iterator[Database]:
+    """The test's session, on a connection inside a transaction that is rolled back
+    when the test ends; commits inside it only release SAVEPOINTs."""
+    options: dict[str, Any] = {
+        "join_transaction_mode": "create_savepoint",
+        "autoflush": False,
+        "expire_on_commit": False,
+    }
+    if isinstance(engine, AsyncEngine):
+        async_conn = await_(engine.connect())
+        async_trans = await_(async_conn.begin())
+        async_session = AsyncSession(bind=async_conn, **options)
+        try:
+            yield Database(async_session)
+        finally:
+            await_(async_session.close())
+            await_(async_trans.rollback())
+            await_(async_conn.close())
+        return
     with engine.connect() as conn:
         trans = conn.begin()
+        session = Session(bind=conn, **options)
         try:
-            yield conn
+            yield Database(session)
         finally:
+            session.close()
             trans.rollback()
 
 
 @pytest.fixture
-def db(connection: Connection) -> Iterator[Session]:
-    """The test's session; commits inside it only release SAVEPOINTs."""
-    session = Session(
-        bind=connection,
-        join_transaction_mode="create_savepoint",
-        autoflush=False,
-        expire_on_commit=False,
-    )
-    try:
-        yield session
-    finally:
-        session.close()
+def db(database: Database) -> Session:
+    """The test's sync session: the one the app's requests use, so both see the same rows."""
+    return database.session
+
+
+@pytest.fixture
+def connection(db: Session) -> Connection:
+    bind = db.get_bind()
+    assert isinstance(bind, Connection)
+    return bind
 
 
 @pytest.fixture(autouse=True)
 def _bind_factories(request: pytest.FixtureRequest) -> None:
     """Point every factory at the test's session, if the test uses the database."""
-    if "db" not in request.fixturenames:
+    if "database" not in request.fixturenames:
         return
     session = request.getfixturevalue("db")
     for factory_class in factories.ALL_FACTORIES:
@@ -119,27 +148,18 @@ def _bind_factories(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def app(
-    db: Session, settings: Settings, analytics_session_factory: sessionmaker[Session]
+    database: Database, settings: Settings, analytics_sessions: Callable[[], Database]
 ) -> FastAPI:
     """The application, wired to the test's session and settings."""
     application = create_app(settings)
-    application.dependency_overrides[get_db] = lambda: db
-    application.dependency_overrides[get_analytics_db] = _sessions_from(analytics_session_factory)
-    application.dependency_overrides[get_settings] = lambda: settings
+    application.dependency_overrides[get_db] = one_database(database)
+    application.dependency_overrides[get_analytics_db] = databases_from(analytics_sessions)
     return application
 
 
-def _sessions_from(factory: sessionmaker[Session]) -> Callable[[], Iterator[Session]]:
-    def get_session() -> Iterator[Session]:
-        with factory() as session:
-            yield session
-
-    return get_session
-
-
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
+def client(app: FastAPI) -> Iterator[AppClient]:
+    with app_client(app) as test_client:
         yield test_client
 
 

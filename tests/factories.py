@@ -20,9 +20,11 @@ def _hashed(password: str) -> str:
 class BaseFactory(SQLAlchemyModelFactory):
     class Meta:
         abstract = True
-        sqlalchemy_session = None  # set per test by the `factories_bound` fixture
-        # Flush, don't commit: the rows live inside the test's rolled-back transaction.
-        sqlalchemy_session_persistence = "flush"
+        sqlalchemy_session = None  # set per test by conftest's `_bind_factories`
+        # Commit, as the rows would be before a real request: the test's session only
+        # releases a SAVEPOINT (the outer transaction is rolled back when the test
+        # ends), and a request that fails and rolls back cannot take them with it.
+        sqlalchemy_session_persistence = "commit"
 
 
 class UserFactory(BaseFactory):

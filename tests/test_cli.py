@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.orm import Session
 
 from app.models import User
+from app.db.drivers import sync_url
 from tests.databases import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,7 @@ def run_cli(*args: str, database_url: str, stdin: str = "") -> subprocess.Comple
 
 
 def table_names(database_url: str) -> list[str]:
-    engine = create_engine(database_url)
+    engine = create_engine(sync_url(database_url))
     try:
         return inspect(engine).get_table_names()
     finally:
@@ -40,7 +41,7 @@ def table_names(database_url: str) -> list[str]:
 
 
 def superusers(database_url: str) -> list[tuple[str, str, bool]]:
-    engine = create_engine(database_url)
+    engine = create_engine(sync_url(database_url))
     try:
         with Session(engine) as db:
             rows = db.execute(select(User.username, User.email, User.is_superuser)).all()

@@ -11,6 +11,8 @@ from functools import lru_cache
 import bcrypt
 import jwt
 
+from app.core.blocking import off_the_loop
+
 ALGORITHM = "HS256"
 
 
@@ -27,14 +29,22 @@ HASHING_SLOTS = max(1, (os.cpu_count() or 1) - 1)
 _hashing = threading.BoundedSemaphore(HASHING_SLOTS)
 
 
-def hash_password(password: str, rounds: int) -> str:
+def _hash(password: str, rounds: int) -> str:
     with _hashing:
         return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
 
 
-def verify_password(password: str, hashed: str) -> bool:
+def _check(password: str, hashed: str) -> bool:
     with _hashing:
         return bcrypt.checkpw(_prehash(password), hashed.encode())
+
+
+def hash_password(password: str, rounds: int) -> str:
+    return off_the_loop(_hash, password, rounds)
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    return off_the_loop(_check, password, hashed)
 
 
 @lru_cache

@@ -11,8 +11,10 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
+
+from app.db.drivers import sync_url
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ def alembic_config(url: str, connection: Connection | None = None) -> Config:
     """Alembic's config for `url`; the URL never lives in alembic.ini."""
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
-    cfg.attributes["database_url"] = url
+    cfg.attributes["database_url"] = url and sync_url(url).render_as_string(hide_password=False)
     # The running app owns logging; Alembic must not reconfigure it.
     cfg.attributes["configure_logger"] = False
     if connection is not None:
@@ -82,7 +84,7 @@ def head_revision() -> str | None:
 
 def current_revision(url: str) -> str | None:
     """The revision the database at `url` is at (None when it has no schema)."""
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(sync_url(url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
             return _current_revision(conn)
@@ -92,7 +94,7 @@ def current_revision(url: str) -> str | None:
 
 def upgrade(url: str, revision: str = "head") -> bool:
     """Run `alembic upgrade` under the lock; True if this call changed the schema."""
-    with migration_lock(make_url(url)) as conn:
+    with migration_lock(sync_url(url)) as conn:
         before = _current_revision(conn)
         command.upgrade(alembic_config(url, conn), revision)
         after = _current_revision(conn)

@@ -1,13 +1,16 @@
 """Engines, the session factory and the per-request session dependency."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings, get_settings
+from app.db.database import Database
+from app.db.drivers import is_async, sync_url
 
 
 def _make_sqlite_transactional(engine: Engine, *, read_only: bool) -> None:
@@ -40,15 +43,19 @@ def _read_only(url: URL, connect_args: dict[str, Any]) -> URL:
         return url.set(database=f"file:{url.database}", query={"mode": "ro", "uri": "true"})
     if backend == "postgresql":
         # Every transaction on these connections is READ ONLY; the server refuses writes.
-        connect_args["options"] = "-c default_transaction_read_only=on"
+        if url.get_driver_name() == "asyncpg":
+            connect_args["server_settings"] = {"default_transaction_read_only": "on"}
+        else:
+            connect_args["options"] = "-c default_transaction_read_only=on"
         return url
     raise ValueError(f"read-only connections are not supported for {backend}")
 
 
 def build_engine(
     url: str | URL, settings: Settings, *, read_only: bool = False, **overrides: Any
-) -> Engine:
-    """An engine for `url` with the pool and dialect options the settings ask for."""
+) -> Engine | AsyncEngine:
+    """An engine for `url` with the pool and dialect options the settings ask for:
+    an `AsyncEngine` when the URL names an async driver, else an `Engine`."""
     parsed = make_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
@@ -69,18 +76,36 @@ def build_engine(
             pool_timeout=settings.db_pool_timeout,
         )
     kwargs.update(overrides)
+    if is_async(parsed):
+        async_engine = create_async_engine(parsed, **kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            _make_sqlite_transactional(async_engine.sync_engine, read_only=read_only)
+        return async_engine
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _make_sqlite_transactional(engine, read_only=read_only)
     return engine
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+def build_sync_engine(url: str | URL, settings: Settings, **overrides: Any) -> Engine:
+    """An `Engine` for `url` on its sync driver: for the CLI, the seeder and start-up work."""
+    engine = build_engine(sync_url(url), settings, **overrides)
+    assert isinstance(engine, Engine)
+    return engine
+
+
+def make_session_factory(
+    engine: Engine | AsyncEngine,
+) -> sessionmaker[Session] | async_sessionmaker[AsyncSession]:
     # Objects stay readable after commit: services return them for serialisation
     # without a second round trip to reload what they just wrote.
+    if isinstance(engine, AsyncEngine):
+        return async_sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
     return sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
 
 
+# The URL's driver picks the mode: psycopg2 or pysqlite (the default) serve requests
+# from FastAPI's thread pool; asyncpg or aiosqlite serve them on the event loop.
 engine = build_engine(get_settings().database_url, get_settings())
 SessionLocal = make_session_factory(engine)
 
@@ -94,13 +119,19 @@ analytics_engine = build_engine(
 AnalyticsSessionLocal = make_session_factory(analytics_engine)
 
 
-def get_db() -> Iterator[Session]:
+async def get_db() -> AsyncIterator[Database]:
     """One session per request, closed (and its connection returned) whatever happens."""
-    with SessionLocal() as db:
+    db = Database(SessionLocal())
+    try:
         yield db
+    finally:
+        await db.close()
 
 
-def get_analytics_db() -> Iterator[Session]:
+async def get_analytics_db() -> AsyncIterator[Database]:
     """A read-only session on the analytics database, closed whatever happens."""
-    with AnalyticsSessionLocal() as db:
+    db = Database(AnalyticsSessionLocal())
+    try:
         yield db
+    finally:
+        await db.close()

@@ -9,9 +9,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db import migrate
+from app.db.database import Database
+from app.db.drivers import sync_url
 from app.db.session import build_engine, get_analytics_db, make_session_factory
 from app.models import Hero, Item, Team, User
-from tests.databases import fresh_database
+from tests.clients import databases_from
+from tests.databases import dead_database_url, dispose, fresh_database, sync_view
 
 URL = "/api/v1/analytics/summary"
 
@@ -45,32 +48,33 @@ def replica_url(tmp_path) -> Iterator[str]:
 
 @pytest.fixture
 def replica_writer(replica_url) -> Iterator[Engine]:
-    engine = create_engine(replica_url)
+    engine = create_engine(sync_url(replica_url))
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def replica_reader(replica_url, settings) -> Iterator[Engine]:
+def replica_reader(replica_url, settings) -> Iterator[Any]:
+    """The replica as the app reads it: read-only, on the mode's driver."""
     engine = build_engine(replica_url, settings, read_only=True)
     yield engine
-    engine.dispose()
+    dispose(engine)
 
 
-def _use_analytics_engine(app, engine: Engine) -> None:
+def _analytics_session(engine: Any) -> Session:
+    return Database(make_session_factory(engine)()).session
+
+
+def _use_analytics_engine(app, engine: Any) -> None:
     factory = make_session_factory(engine)
-
-    def get_session() -> Iterator[Session]:
-        with factory() as session:
-            yield session
-
-    app.dependency_overrides[get_analytics_db] = get_session
+    app.dependency_overrides[get_analytics_db] = databases_from(lambda: Database(factory()))
 
 
 @pytest.fixture
 def statements_on(request) -> Callable[[Engine], list[str]]:
-    def listen(engine: Engine) -> list[str]:
+    def listen(engine: Any) -> list[str]:
         seen: list[str] = []
+        engine = sync_view(engine)
 
         def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             seen.append(statement)
@@ -131,7 +135,7 @@ def test_writing_through_the_analytics_session_fails_and_changes_nothing(
 ):
     with Session(replica_writer) as session:
         _add_rows(session, teams=1)
-    with make_session_factory(replica_reader)() as analytics:
+    with _analytics_session(replica_reader) as analytics:
         analytics.add(Team(name="Sneaky", headquarters="Nowhere"))
         with pytest.raises(DBAPIError, match="(?i)read.?only"):
             analytics.commit()
@@ -142,12 +146,12 @@ def test_writing_through_the_analytics_session_fails_and_changes_nothing(
 
 
 def test_without_a_replica_the_summary_reads_the_primary_read_only(
-    client, superuser_headers, analytics_session_factory
+    client, superuser_headers, analytics_sessions
 ):
     response = client.get(URL, headers=superuser_headers)
     assert response.status_code == 200
 
-    with analytics_session_factory() as analytics:
+    with analytics_sessions().session as analytics:
         analytics.add(Team(name="Sneaky", headquarters="Nowhere"))
         with pytest.raises(DBAPIError, match="(?i)read.?only"):
             analytics.commit()
@@ -161,10 +165,7 @@ def test_summary_is_for_superusers_only(client, user_headers):
 def test_replica_down_is_503_and_the_rest_of_the_api_carries_on(
     app, client, superuser_headers, settings
 ):
-    dead = build_engine(
-        "postgresql+psycopg2://postgres@127.0.0.1:1/replica", settings,
-        read_only=True, connect_args={"connect_timeout": 2},
-    )
+    dead = build_engine(dead_database_url(), settings, read_only=True)
     _use_analytics_engine(app, dead)
 
     down = client.get(URL, headers=superuser_headers)
@@ -173,4 +174,4 @@ def test_replica_down_is_503_and_the_rest_of_the_api_carries_on(
     assert down.status_code == 503
     assert down.json() == {"detail": "Database unavailable"}
     assert teams.status_code == 200
-    dead.dispose()
+    dispose(dead)

@@ -1,16 +1,14 @@
 from html.parser import HTMLParser
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
-from app.core.config import get_settings
-from app.db.session import get_db
+from app.db.database import Database
+from app.db.session import build_engine, get_db, make_session_factory
 from app.main import create_app
+from tests.clients import app_client, databases_from
+from tests.databases import dead_database_url, dispose
 from tests.factories import DEFAULT_PASSWORD
 
-DEAD_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:1/x"
 LEAK_MARKERS = ("Traceback", "sqlalchemy", "SELECT", "OperationalError", "psycopg2")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 
@@ -50,20 +48,13 @@ class AssetCollector(HTMLParser):
 @pytest.fixture
 def unreachable_client(settings):
     """A client for an app whose database refuses every connection."""
-    engine = create_engine(DEAD_DATABASE_URL, connect_args={"connect_timeout": 2})
-
-    def dead_db():
-        session = Session(bind=engine)
-        try:
-            yield session
-        finally:
-            session.close()
-
+    engine = build_engine(dead_database_url(), settings)
+    factory = make_session_factory(engine)
     application = create_app(settings)
-    application.dependency_overrides[get_db] = dead_db
-    application.dependency_overrides[get_settings] = lambda: settings
-    yield TestClient(application, raise_server_exceptions=False)
-    engine.dispose()
+    application.dependency_overrides[get_db] = databases_from(lambda: Database(factory()))
+    with app_client(application, raise_server_exceptions=False) as client:
+        yield client
+    dispose(engine)
 
 
 def test_live_is_ok(client):

@@ -1,7 +1,6 @@
 import pytest
 from sqlalchemy import func, select
 
-from app.core.config import get_settings
 from app.models import Item, User
 from tests.factories import ItemFactory, UserFactory
 
@@ -53,7 +52,7 @@ def count_items(db, owner_id):
 @pytest.fixture
 def closed_registration(app, settings):
     closed = settings.model_copy(update={"open_registration": False})
-    app.dependency_overrides[get_settings] = lambda: closed
+    app.state.settings = closed
     return closed
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, inspect
 
 from app.db import migrate
 from app.db.base import Base
+from app.db.drivers import sync_url
 from tests.databases import fresh_database
 
 
@@ -21,7 +22,7 @@ def empty_database_url(tmp_path) -> Iterator[str]:
 
 
 def _differences(url: str) -> list:
-    engine = create_engine(url)
+    engine = create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
@@ -33,7 +34,7 @@ def _differences(url: str) -> list:
 
 
 def _tables(url: str) -> set[str]:
-    engine = create_engine(url)
+    engine = create_engine(sync_url(url))
     try:
         return set(inspect(engine).get_table_names()) - {"alembic_version"}
     finally:

@@ -2,40 +2,35 @@
 
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
-
-from app.core.config import Settings, get_settings
+from app.core.config import Settings
+from app.db.database import Database
 from app.db.session import get_analytics_db, get_db
 from app.main import create_app
+from tests.clients import AppClient, app_client, one_database
 
 
 @pytest.fixture
-def make_client(db: Session, settings: Settings) -> Iterator[Callable[..., TestClient]]:
+def make_client(database: Database, settings: Settings) -> Iterator[Callable[..., AppClient]]:
     """A client for an app built with the test settings plus `overrides`, on the test's session.
 
     `prepare(app)` may add routes before the app starts."""
-    clients: list[TestClient] = []
+    with ExitStack() as clients:
 
-    def make(prepare: Callable[[FastAPI], Any] | None = None, **overrides: Any) -> TestClient:
-        app_settings = settings.model_copy(update=overrides)
-        application = create_app(app_settings)
-        application.dependency_overrides[get_db] = lambda: db
-        application.dependency_overrides[get_analytics_db] = lambda: db
-        application.dependency_overrides[get_settings] = lambda: app_settings
-        if prepare is not None:
-            prepare(application)
-        client = TestClient(application, raise_server_exceptions=False)
-        clients.append(client.__enter__())
-        return client
+        def make(prepare: Callable[[FastAPI], Any] | None = None, **overrides: Any) -> AppClient:
+            app_settings = settings.model_copy(update=overrides)
+            application = create_app(app_settings)
+            application.dependency_overrides[get_db] = one_database(database)
+            application.dependency_overrides[get_analytics_db] = one_database(database)
+            if prepare is not None:
+                prepare(application)
+            return clients.enter_context(app_client(application, raise_server_exceptions=False))
 
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+        yield make
 
 
 class _AsOnStderr(logging.Handler):

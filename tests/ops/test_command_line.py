@@ -16,6 +16,7 @@ from app.__main__ import main
 from app.core.security import verify_password
 from app.db import migrate
 from app.models import Hero, Item, Team, User
+from app.db.drivers import sync_url
 from tests.databases import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ def run_cli(
 
 
 def counts(database_url: str) -> dict[str, int]:
-    engine = create_engine(database_url)
+    engine = create_engine(sync_url(database_url))
     try:
         with Session(engine) as db:
             return {
@@ -91,7 +92,7 @@ def test_seeded_users_log_in_with_the_printed_password(migrated_url):
                      database_url=migrated_url)
 
     password = re.search(r"password: (\S+)$", result.stdout, re.M).group(1)
-    engine = create_engine(migrated_url)
+    engine = create_engine(sync_url(migrated_url))
     try:
         with Session(engine) as db:
             users = db.scalars(select(User)).all()

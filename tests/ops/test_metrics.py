@@ -6,6 +6,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.api.metrics import HttpMetrics
+from tests.databases import sync_view
 from tests.ops.service import service
 
 
@@ -80,7 +81,7 @@ def test_pool_gauges_follow_connections_checked_out(engine, settings):
     metrics = HttpMetrics(engines=lambda: {"primary": engine})
     before = samples(metrics.exposition().decode())
 
-    with engine.connect():
+    with sync_view(engine).connect():
         during = samples(metrics.exposition().decode())
 
     checked_out = "db_pool_checked_out"

@@ -3,7 +3,6 @@
 import statistics
 import time
 
-from app.core.config import get_settings
 from app.core.security import hash_password
 from tests.factories import UserFactory
 
@@ -13,8 +12,7 @@ SAMPLES = 9
 
 
 def test_unknown_user_and_wrong_password_cost_about_the_same(app, client, settings):
-    app.dependency_overrides[get_settings] = lambda: settings.model_copy(
-        update={"bcrypt_rounds": ROUNDS})
+    app.state.settings = settings.model_copy(update={"bcrypt_rounds": ROUNDS})
     UserFactory(username="timed", hashed_password=hash_password("the right password", ROUNDS))
 
     def failed_login_time(username: str) -> float:

@@ -1,5 +1,6 @@
 """More concurrent requests than the pool holds: queued or 503 after DB_POOL_TIMEOUT, no leaks."""
 
+import asyncio
 import threading
 import time
 from collections import Counter
@@ -10,14 +11,18 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from app.db import migrate
+from app.db.database import Database
+from app.db.drivers import sync_url
 from app.db.session import build_engine, get_db, make_session_factory
 from app.main import create_app
 from app.models import Team, User
 from app.services.auth import issue_token
-from tests.databases import fresh_database
+from tests.clients import databases_from
+from tests.databases import dispose, fresh_database
 from tests.live import free_port
 
 POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT = 2, 1, 1.0
@@ -41,7 +46,7 @@ def small_pool(pool_database_url, settings) -> Iterator[Engine]:
     })
     engine = build_engine(pool_database_url, tight)
     yield engine
-    engine.dispose()
+    dispose(engine)
 
 
 @pytest.fixture
@@ -49,15 +54,19 @@ def server_url(small_pool, settings) -> Iterator[str]:
     """The app in a uvicorn thread of this process, so the test can read its pool."""
     app = create_app(settings)
     factory = make_session_factory(small_pool)
-
-    def get_session() -> Iterator[Session]:
-        with factory() as session:
-            yield session
-
-    app.dependency_overrides[get_db] = get_session
+    app.dependency_overrides[get_db] = databases_from(lambda: Database(factory()))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        finally:
+            # Async connections belong to this thread's loop: close them before it ends.
+            if isinstance(small_pool, AsyncEngine):
+                await small_pool.dispose()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
@@ -69,7 +78,7 @@ def server_url(small_pool, settings) -> Iterator[str]:
 
 @pytest.fixture
 def team_and_token(pool_database_url, settings) -> tuple[int, str]:
-    engine = create_engine(pool_database_url)
+    engine = create_engine(sync_url(pool_database_url))
     with Session(engine, expire_on_commit=False) as db:
         user = User(username="pooler", email="pooler@example.com", hashed_password="x")
         team = Team(name="Locked", headquarters="Vault")
@@ -82,7 +91,7 @@ def team_and_token(pool_database_url, settings) -> tuple[int, str]:
 @pytest.fixture
 def row_lock(pool_database_url) -> Iterator[callable]:
     """Hold a write lock the app's PATCHes must wait for; call the result to release it."""
-    engine = create_engine(pool_database_url)
+    engine = create_engine(sync_url(pool_database_url))
     conn = engine.connect()
     if engine.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from app.db.drivers import sync_url
 from app.models import Team, User
 from tests.databases import fresh_database
 from tests.live import LiveServer, live_server, register_and_login
@@ -39,7 +40,7 @@ def all_at_once(count: int, request: Callable[[int, httpx.Client], httpx.Respons
 
 
 def count_rows(database_url: str, stmt) -> int:
-    engine = create_engine(database_url)
+    engine = create_engine(sync_url(database_url))
     try:
         with Session(engine) as db:
             return db.scalar(stmt)

@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from app.api.deps import AnalyticsSessionDep, SuperUser
+from app.api.deps import AnalyticsDatabaseDep, SuperUser
 from app.api.json_body import StrictJSONRoute
 from app.api.responses import responses
 from app.schemas.analytics import Summary
@@ -18,5 +18,5 @@ router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=StrictJS
     "replica when ANALYTICS_DATABASE_URL is set, else the primary, still read-only); "
     "503 when it cannot be reached, while the rest of the API carries on.",
 )
-def get_analytics_summary(_: SuperUser, db: AnalyticsSessionDep) -> Summary:
-    return service.summary(db=db)
+async def get_analytics_summary(_: SuperUser, db: AnalyticsDatabaseDep) -> Summary:
+    return await db.run(service.summary)

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form
 
 from app.api.json_body import StrictJSONRoute
-from app.api.deps import SessionDep, SettingsDep
+from app.api.deps import DatabaseDep, SettingsDep
 from app.api.responses import responses
 from app.schemas.auth import Token
 from app.schemas.common import SafeStr
@@ -20,14 +20,14 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute)
     description="OAuth2 password flow. `username` may be the username or the email, in any "
     "letter case. Wrong username or wrong password get the same answer in about the same time.",
 )
-def login_for_access_token(
-    db: SessionDep,
+async def login_for_access_token(
+    db: DatabaseDep,
     settings: SettingsDep,
     username: Annotated[SafeStr, Form(min_length=1, max_length=320)],
     password: Annotated[SafeStr, Form(min_length=1, max_length=1024)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> Token:
-    user = service.authenticate(
-        db=db, login=username, password=password, bcrypt_rounds=settings.bcrypt_rounds
+    user = await db.run(
+        service.authenticate, login=username, password=password, bcrypt_rounds=settings.bcrypt_rounds
     )
     return service.issue_token(user=user, settings=settings)

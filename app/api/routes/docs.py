@@ -11,7 +11,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/docs")
-def swagger_ui() -> HTMLResponse:
+async def swagger_ui() -> HTMLResponse:
     return get_swagger_ui_html(
         openapi_url="/openapi.json",
         title="Heroes API - docs",
@@ -25,5 +25,5 @@ def swagger_ui() -> HTMLResponse:
 
 
 @router.get(OAUTH2_REDIRECT)
-def swagger_ui_redirect() -> HTMLResponse:
+async def swagger_ui_redirect() -> HTMLResponse:
     return get_swagger_ui_oauth2_redirect_html()

@@ -2,15 +2,21 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from app.api.deps import SessionDep
+from app.api.deps import DatabaseDep
 from app.schemas.health import Liveness, Readiness
+
+
+def _ping(*, db: Session) -> None:
+    db.execute(text("SELECT 1"))
+
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
 @router.get("/live", response_model=Liveness, operation_id="check_liveness")
-def check_liveness() -> Liveness:
+async def check_liveness() -> Liveness:
     """200 while the process runs; touches nothing else."""
     return Liveness()
 
@@ -21,10 +27,10 @@ def check_liveness() -> Liveness:
     operation_id="check_readiness",
     responses={503: {"model": Readiness, "description": "The database cannot be reached"}},
 )
-def check_readiness(db: SessionDep) -> Readiness | JSONResponse:
+async def check_readiness(db: DatabaseDep) -> Readiness | JSONResponse:
     """200 when the database answers a query, 503 otherwise."""
     try:
-        db.execute(text("SELECT 1"))
+        await db.run(_ping)
     except SQLAlchemyError:
         body = Readiness(status="unavailable", database="unreachable")
         return JSONResponse(body.model_dump(), status_code=503)

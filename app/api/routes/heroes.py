@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.json_body import StrictJSONRoute
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import CurrentUser, DatabaseDep
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.responses import created, responses
 from app.schemas.common import MAX_BIGINT, SafeStr
@@ -23,10 +23,10 @@ Age = Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="Inclusive; h
     responses=responses(401, 422),
     description="A team_id that does not exist is 422. secret_name is stored, never returned.",
 )
-def create_hero(
-    hero_in: HeroCreate, db: SessionDep, _: CurrentUser, request: Request, response: Response
+async def create_hero(
+    hero_in: HeroCreate, db: DatabaseDep, _: CurrentUser, request: Request, response: Response
 ) -> Any:
-    hero = service.create_hero(db=db, hero_in=hero_in)
+    hero = await db.run(service.create_hero, hero_in=hero_in)
     return created(hero, "get_hero", request, response, hero_id=hero.id)
 
 
@@ -37,8 +37,8 @@ def create_hero(
     responses=responses(401, headers=PAGE_HEADERS),
     description="Heroes with their teams, in a fixed number of SQL statements.",
 )
-def list_heroes(
-    db: SessionDep,
+async def list_heroes(
+    db: DatabaseDep,
     _: CurrentUser,
     page: PageDep,
     request: Request,
@@ -48,8 +48,8 @@ def list_heroes(
     min_age: Age = None,
     max_age: Age = None,
 ) -> Any:
-    result = service.list_heroes(
-        db=db, page=page, team_id=team_id, name=name, min_age=min_age, max_age=max_age
+    result = await db.run(
+        service.list_heroes, page=page, team_id=team_id, name=name, min_age=min_age, max_age=max_age
     )
     return paged(result, page, request, response)
 
@@ -60,8 +60,8 @@ def list_heroes(
     operation_id="get_hero",
     responses=responses(401, 404),
 )
-def get_hero(hero_id: int, db: SessionDep, _: CurrentUser) -> Any:
-    return service.get_hero(db=db, hero_id=hero_id)
+async def get_hero(hero_id: int, db: DatabaseDep, _: CurrentUser) -> Any:
+    return await db.run(service.get_hero, hero_id=hero_id)
 
 
 @router.patch(
@@ -71,9 +71,9 @@ def get_hero(hero_id: int, db: SessionDep, _: CurrentUser) -> Any:
     responses=responses(401, 404, 422),
     description="team_id null takes the hero out of its team.",
 )
-def update_hero(hero_id: int, hero_in: HeroUpdate, db: SessionDep, _: CurrentUser) -> Any:
-    hero = service.get_hero(db=db, hero_id=hero_id)
-    return service.update_hero(db=db, hero=hero, hero_in=hero_in)
+async def update_hero(hero_id: int, hero_in: HeroUpdate, db: DatabaseDep, _: CurrentUser) -> Any:
+    hero = await db.run(service.get_hero, hero_id=hero_id)
+    return await db.run(service.update_hero, hero=hero, hero_in=hero_in)
 
 
 @router.delete(
@@ -82,5 +82,6 @@ def update_hero(hero_id: int, hero_in: HeroUpdate, db: SessionDep, _: CurrentUse
     operation_id="delete_hero",
     responses=responses(401, 404),
 )
-def delete_hero(hero_id: int, db: SessionDep, _: CurrentUser) -> None:
-    service.delete_hero(db=db, hero=service.get_hero(db=db, hero_id=hero_id))
+async def delete_hero(hero_id: int, db: DatabaseDep, _: CurrentUser) -> None:
+    hero = await db.run(service.get_hero, hero_id=hero_id)
+    await db.run(service.delete_hero, hero=hero)

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.json_body import StrictJSONRoute
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import CurrentUser, DatabaseDep
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.responses import created, responses
 from app.schemas.common import MAX_BIGINT
@@ -21,10 +21,10 @@ router = APIRouter(prefix="/items", tags=["items"], route_class=StrictJSONRoute)
     responses=responses(401),
     description="The caller becomes the owner.",
 )
-def create_item(
-    item_in: ItemCreate, db: SessionDep, user: CurrentUser, request: Request, response: Response
+async def create_item(
+    item_in: ItemCreate, db: DatabaseDep, user: CurrentUser, request: Request, response: Response
 ) -> Any:
-    item = service.create_item(db=db, owner=user, item_in=item_in)
+    item = await db.run(service.create_item, owner=user, item_in=item_in)
     return created(item, "get_item", request, response, item_id=item.id)
 
 
@@ -36,15 +36,15 @@ def create_item(
     description="The caller's own items; superusers see all and may filter by owner_id "
     "(ignored for everyone else).",
 )
-def list_items(
-    db: SessionDep,
+async def list_items(
+    db: DatabaseDep,
     user: CurrentUser,
     page: PageDep,
     request: Request,
     response: Response,
     owner_id: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
 ) -> Any:
-    result = service.list_items(db=db, actor=user, page=page, owner_id=owner_id)
+    result = await db.run(service.list_items, actor=user, page=page, owner_id=owner_id)
     return paged(result, page, request, response)
 
 
@@ -55,8 +55,8 @@ def list_items(
     responses=responses(401, 404),
     description="Someone else's item is 404, unless the caller is a superuser.",
 )
-def get_item(item_id: int, db: SessionDep, user: CurrentUser) -> Any:
-    return service.get_item(db=db, actor=user, item_id=item_id)
+async def get_item(item_id: int, db: DatabaseDep, user: CurrentUser) -> Any:
+    return await db.run(service.get_item, actor=user, item_id=item_id)
 
 
 @router.patch(
@@ -65,9 +65,9 @@ def get_item(item_id: int, db: SessionDep, user: CurrentUser) -> Any:
     operation_id="update_item",
     responses=responses(401, 404),
 )
-def update_item(item_id: int, item_in: ItemUpdate, db: SessionDep, user: CurrentUser) -> Any:
-    item = service.get_item(db=db, actor=user, item_id=item_id)
-    return service.update_item(db=db, item=item, item_in=item_in)
+async def update_item(item_id: int, item_in: ItemUpdate, db: DatabaseDep, user: CurrentUser) -> Any:
+    item = await db.run(service.get_item, actor=user, item_id=item_id)
+    return await db.run(service.update_item, item=item, item_in=item_in)
 
 
 @router.delete(
@@ -76,5 +76,6 @@ def update_item(item_id: int, item_in: ItemUpdate, db: SessionDep, user: Current
     operation_id="delete_item",
     responses=responses(401, 404),
 )
-def delete_item(item_id: int, db: SessionDep, user: CurrentUser) -> None:
-    service.delete_item(db=db, item=service.get_item(db=db, actor=user, item_id=item_id))
+async def delete_item(item_id: int, db: DatabaseDep, user: CurrentUser) -> None:
+    item = await db.run(service.get_item, actor=user, item_id=item_id)
+    await db.run(service.delete_item, item=item)

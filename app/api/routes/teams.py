@@ -3,7 +3,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.json_body import StrictJSONRoute
-from app.api.deps import CurrentUser, SessionDep
+from app.api.deps import CurrentUser, DatabaseDep
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.responses import created, responses
 from app.schemas.common import SafeStr
@@ -20,10 +20,10 @@ router = APIRouter(prefix="/teams", tags=["teams"], route_class=StrictJSONRoute)
     operation_id="create_team",
     responses=responses(401, 409),
 )
-def create_team(
-    team_in: TeamCreate, db: SessionDep, _: CurrentUser, request: Request, response: Response
+async def create_team(
+    team_in: TeamCreate, db: DatabaseDep, _: CurrentUser, request: Request, response: Response
 ) -> Any:
-    team = service.create_team(db=db, team_in=team_in)
+    team = await db.run(service.create_team, team_in=team_in)
     return created(team, "get_team", request, response, team_id=team.id)
 
 
@@ -33,15 +33,16 @@ def create_team(
     operation_id="list_teams",
     responses=responses(401, headers=PAGE_HEADERS),
 )
-def list_teams(
-    db: SessionDep,
+async def list_teams(
+    db: DatabaseDep,
     _: CurrentUser,
     page: PageDep,
     request: Request,
     response: Response,
     name: Annotated[SafeStr | None, Query(description="Exact team name")] = None,
 ) -> Any:
-    return paged(service.list_teams(db=db, page=page, name=name), page, request, response)
+    result = await db.run(service.list_teams, page=page, name=name)
+    return paged(result, page, request, response)
 
 
 @router.get(
@@ -50,8 +51,8 @@ def list_teams(
     operation_id="get_team",
     responses=responses(401, 404),
 )
-def get_team(team_id: int, db: SessionDep, _: CurrentUser) -> Any:
-    return service.get_team_with_heroes(db=db, team_id=team_id)
+async def get_team(team_id: int, db: DatabaseDep, _: CurrentUser) -> Any:
+    return await db.run(service.get_team_with_heroes, team_id=team_id)
 
 
 @router.patch(
@@ -60,9 +61,9 @@ def get_team(team_id: int, db: SessionDep, _: CurrentUser) -> Any:
     operation_id="update_team",
     responses=responses(401, 404, 409),
 )
-def update_team(team_id: int, team_in: TeamUpdate, db: SessionDep, _: CurrentUser) -> Any:
-    team = service.get_team(db=db, team_id=team_id)
-    return service.update_team(db=db, team=team, team_in=team_in)
+async def update_team(team_id: int, team_in: TeamUpdate, db: DatabaseDep, _: CurrentUser) -> Any:
+    team = await db.run(service.get_team, team_id=team_id)
+    return await db.run(service.update_team, team=team, team_in=team_in)
 
 
 @router.delete(
@@ -72,5 +73,6 @@ def update_team(team_id: int, team_in: TeamUpdate, db: SessionDep, _: CurrentUse
     responses=responses(401, 404),
     description="The team's heroes stay, with team_id null.",
 )
-def delete_team(team_id: int, db: SessionDep, _: CurrentUser) -> None:
-    service.delete_team(db=db, team=service.get_team(db=db, team_id=team_id))
+async def delete_team(team_id: int, db: DatabaseDep, _: CurrentUser) -> None:
+    team = await db.run(service.get_team, team_id=team_id)
+    await db.run(service.delete_team, team=team)

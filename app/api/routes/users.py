@@ -3,7 +3,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from app.api.json_body import StrictJSONRoute
-from app.api.deps import CurrentUser, SessionDep, SettingsDep, get_registrar
+from app.api.deps import CurrentUser, DatabaseDep, SettingsDep, get_registrar
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.responses import created, responses
 from app.schemas.user import UserCreate, UserRead, UserUpdate
@@ -23,10 +23,10 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
     description="Open to anyone while OPEN_REGISTRATION is true; otherwise superusers only "
     "(no token: 401, a non-superuser: 403).",
 )
-def create_user(
-    user_in: UserCreate, db: SessionDep, settings: SettingsDep, request: Request, response: Response
+async def create_user(
+    user_in: UserCreate, db: DatabaseDep, settings: SettingsDep, request: Request, response: Response
 ) -> Any:
-    user = service.create_user(db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds)
+    user = await db.run(service.create_user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds)
     return created(user, "get_user", request, response, user_id=user.id)
 
 
@@ -36,26 +36,26 @@ def create_user(
     operation_id="list_users",
     responses=responses(401, headers=PAGE_HEADERS),
 )
-def list_users(
-    db: SessionDep,
+async def list_users(
+    db: DatabaseDep,
     _: CurrentUser,
     page: PageDep,
     request: Request,
     response: Response,
     is_active: bool | None = None,
 ) -> Any:
-    result = service.list_users(db=db, page=page, is_active=is_active)
+    result = await db.run(service.list_users, page=page, is_active=is_active)
     return paged(result, page, request, response)
 
 
 @router.get("/me", response_model=UserRead, operation_id="read_current_user", responses=responses(401))
-def read_current_user(user: CurrentUser) -> Any:
+async def read_current_user(user: CurrentUser) -> Any:
     return user
 
 
 @router.get("/{user_id}", response_model=UserRead, operation_id="get_user", responses=responses(401, 404))
-def get_user(user_id: int, db: SessionDep, _: CurrentUser) -> Any:
-    return service.get_user(db=db, user_id=user_id)
+async def get_user(user_id: int, db: DatabaseDep, _: CurrentUser) -> Any:
+    return await db.run(service.get_user, user_id=user_id)
 
 
 @router.patch(
@@ -66,13 +66,13 @@ def get_user(user_id: int, db: SessionDep, _: CurrentUser) -> Any:
     description="The user themself or a superuser; is_active and is_superuser by superusers only. "
     "Changing the password ends every token issued before.",
 )
-def update_user(
-    user_id: int, user_in: UserUpdate, db: SessionDep, settings: SettingsDep, actor: CurrentUser
+async def update_user(
+    user_id: int, user_in: UserUpdate, db: DatabaseDep, settings: SettingsDep, actor: CurrentUser
 ) -> Any:
-    user = service.get_user(db=db, user_id=user_id)
+    user = await db.run(service.get_user, user_id=user_id)
     service.authorize_self_or_superuser(actor=actor, user_id=user.id)
-    return service.update_user(
-        db=db, actor=actor, user=user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds
+    return await db.run(
+        service.update_user, actor=actor, user=user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds
     )
 
 
@@ -83,7 +83,7 @@ def update_user(
     responses=responses(401, 403, 404),
     description="The user themself or a superuser; the user's items are deleted with them.",
 )
-def delete_user(user_id: int, db: SessionDep, actor: CurrentUser) -> None:
-    user = service.get_user(db=db, user_id=user_id)
+async def delete_user(user_id: int, db: DatabaseDep, actor: CurrentUser) -> None:
+    user = await db.run(service.get_user, user_id=user_id)
     service.authorize_self_or_superuser(actor=actor, user_id=user.id)
-    service.delete_user(db=db, user=user)
+    await db.run(service.delete_user, user=user)

@@ -1,0 +1,106 @@
+"""Clients for the app under test, and the sessions its dependencies are given.
+
+In sync mode: Starlette's TestClient. In async mode the app must run on the test's
+own event loop (tests/asyncmode.py), so requests go through httpx's ASGI transport
+and are awaited from the test's sync code with `await_`. Both return httpx responses.
+"""
+
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.util.concurrency import await_
+
+from app.db.database import Database
+from tests.asyncmode import ASYNC_MODE
+
+
+async def _streamed(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+class GreenletClient:
+    """TestClient's request methods, for an app served on the test's event loop."""
+
+    def __init__(self, app: FastAPI, *, raise_server_exceptions: bool = True) -> None:
+        self.app = app
+        transport = httpx.ASGITransport(app, raise_app_exceptions=raise_server_exceptions)
+        self._client = httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", follow_redirects=True
+        )
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        content = kwargs.get("content")
+        if isinstance(content, Iterable) and not isinstance(content, bytes | str):
+            kwargs["content"] = _streamed(content)  # AsyncClient streams async iterables only
+        return await_(self._client.request(method, url, **kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("OPTIONS", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def close(self) -> None:
+        await_(self._client.aclose())
+
+
+AppClient = TestClient | GreenletClient
+
+
+@contextmanager
+def app_client(app: FastAPI, *, raise_server_exceptions: bool = True) -> Iterator[AppClient]:
+    """A client for `app`, with its lifespan run around the test like TestClient does."""
+    if not ASYNC_MODE:
+        with TestClient(app, raise_server_exceptions=raise_server_exceptions) as client:
+            yield client
+        return
+    lifespan = app.router.lifespan_context(app)
+    await_(lifespan.__aenter__())
+    client = GreenletClient(app, raise_server_exceptions=raise_server_exceptions)
+    try:
+        yield client
+    finally:
+        client.close()
+        await_(lifespan.__aexit__(None, None, None))
+
+
+def one_database(database: Database) -> Callable[[], AsyncIterator[Database]]:
+    """A `get_db` override handing every request the test's own session, left open."""
+
+    async def shared() -> AsyncIterator[Database]:
+        yield database
+
+    return shared
+
+
+def databases_from(factory: Callable[[], Database]) -> Callable[[], AsyncIterator[Database]]:
+    """A `get_db` override opening a session of `factory` per request and closing it."""
+
+    async def per_request() -> AsyncIterator[Database]:
+        db = factory()
+        try:
+            yield db
+        finally:
+            await db.close()
+
+    return per_request
