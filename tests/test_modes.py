@@ -12,7 +12,8 @@ from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
 
 from app.core.blocking import off_the_loop
 from app.db.drivers import is_async, sync_url
-from app.db.session import build_engine
+from app.db.database import Database
+from app.db.session import build_engine, make_session_factory
 from app.models import Team
 from tests.asyncmode import ASYNC_MODE
 from tests.factories import TeamFactory
@@ -66,10 +67,32 @@ def test_services_run_on_a_worker_thread_in_sync_mode_and_on_the_loop_in_async_m
         assert thread != threading.get_ident()  # FastAPI's thread pool
 
 
-def test_run_ends_the_transaction_it_leaves_open(database):
-    _run(database.run(_thread_and_teams))
+def test_calls_of_one_request_share_a_transaction_and_close_ends_it(engine):
+    database = Database(make_session_factory(engine)())
+    try:
+        _run(database.run(_thread_and_teams))
+        first = database.session.get_transaction()
+        _run(database.run(_thread_and_teams))
+        assert database.session.get_transaction() is first
+    finally:
+        _run(database.close())
 
     assert not database.session.in_transaction()
+
+
+def _failing_read(*, db: Session) -> None:
+    db.scalars(select(Team.name)).all()
+    raise LookupError("a domain error after a read")
+
+
+def test_a_failed_call_rolls_back_in_the_same_hop(engine):
+    database = Database(make_session_factory(engine)())
+    try:
+        with pytest.raises(LookupError):
+            _run(database.run(_failing_read))
+        assert not database.session.in_transaction()
+    finally:
+        _run(database.close())
 
 
 def test_cpu_heavy_work_leaves_the_event_loop_when_called_from_a_greenlet():

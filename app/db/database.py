@@ -19,17 +19,11 @@ T = TypeVar("T")
 
 def _call(session: Session, fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
     try:
-        result = fn(db=session, **kwargs)
-        if session.in_transaction():
-            # Services commit their own writes, so what is open here is a read.
-            # Ending it now hands the connection back before the response is
-            # serialised. Commit, not rollback: rollback would expire the objects
-            # about to be serialised.
-            session.commit()
+        return fn(db=session, **kwargs)
     except BaseException:
+        # In the same hop: a failed call leaves no transaction for `close` to end.
         session.rollback()
         raise
-    return result
 
 
 class Database:
@@ -46,8 +40,11 @@ class Database:
         return self._session
 
     async def run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        """`fn(db=session, **kwargs)`, off the event loop's thread or without blocking it;
-        the transaction it leaves open is ended before this returns."""
+        """`fn(db=session, **kwargs)`, off the event loop's thread or without blocking it.
+
+        Calls share the session's transaction (services commit their writes), so a
+        request checks out one connection, pings it once and begins once, however
+        many calls it makes; `close` ends what is left, usually a read."""
         try:
             if isinstance(self._session, AsyncSession):
                 return await self._session.run_sync(_call, fn, kwargs)
@@ -61,7 +58,7 @@ class Database:
         if isinstance(self._session, AsyncSession):
             await self._session.close()
         elif self._session.in_transaction():
-            # Only work done outside `run` leaves a transaction; its rollback is I/O.
+            # Its ROLLBACK is a round trip: not on the event loop's thread.
             await run_in_threadpool(self._session.close)
         else:
             self._session.close()
