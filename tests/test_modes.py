@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
@@ -14,9 +15,9 @@ from app.core.blocking import off_the_loop
 from app.db.drivers import is_async, sync_url
 from app.db.database import Database
 from app.db.session import build_engine, make_session_factory
-from app.models import Team
+from app.models import Hero, Team
 from tests.asyncmode import ASYNC_MODE
-from tests.factories import TeamFactory
+from tests.factories import HeroFactory, TeamFactory
 
 
 @pytest.mark.parametrize(
@@ -113,3 +114,14 @@ def test_cpu_heavy_work_runs_in_place_on_a_worker_thread():
 
     assert ran_on == caller
 
+
+
+def test_an_unloaded_relationship_raises_instead_of_loading_lazily(db):
+    # In async mode a lazy load during serialisation would fail with MissingGreenlet;
+    # raise_on_sql makes the forgotten eager load fail the same way in both modes.
+    hero_id = HeroFactory(team=TeamFactory()).id
+    db.expunge_all()
+    hero = db.get(Hero, hero_id)
+
+    with pytest.raises(InvalidRequestError, match="raise_on_sql"):
+        _ = hero.team
