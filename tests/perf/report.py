@@ -208,6 +208,9 @@ def profile_lines(title: str, profile: dict[str, Any], top: int = 8) -> list[str
         lines += [f"  - {x['percent']} % {x['frame']}" for x in data["self"][:top]]
         lines.append(f"- {label}, app/ lines on the stack:")
         lines += [f"  - {x['percent']} % {x['frame']}" for x in data["app_lines"][:top]]
+        if data.get("by_package"):
+            shares = ", ".join(f"{x['package']} {x['percent']} %" for x in data["by_package"][:top])
+            lines.append(f"- {label}, innermost frame by package: {shares}")
     return lines
 
 
@@ -222,11 +225,13 @@ def summarize_profile(raw: str, top: int = 15) -> dict[str, Any]:
     Samples of idle threads (waiting on a lock, a queue or epoll) are counted
     apart; percentages are of the busy samples. `self` is the innermost frame,
     `inclusive_by_function` any frame on the stack, `app_lines` the lines of
-    app/ on the stack.
+    app/ on the stack, `by_package` the innermost frame's top-level package
+    (where the time is spent: sqlalchemy, fastapi, asyncpg, logging, ...).
     """
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     app_lines: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
     busy = idle = 0
     for line in raw.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -241,6 +246,7 @@ def summarize_profile(raw: str, top: int = 15) -> dict[str, Any]:
             continue
         busy += count
         own[frames[-1].group(0)] += count
+        packages[_package(frames[-1]["file"])] += count
         for name in {f"{m['func']} ({m['file']})" for m in frames}:
             inclusive[name] += count
         for name in {m.group(0) for m in frames if m["file"].startswith("app/")}:
@@ -251,4 +257,14 @@ def summarize_profile(raw: str, top: int = 15) -> dict[str, Any]:
                 for f, n in counter.most_common(top)]
 
     return {"busy_samples": busy, "idle_samples": idle, "self": share(own),
-            "inclusive_by_function": share(inclusive), "app_lines": share(app_lines)}
+            "inclusive_by_function": share(inclusive), "app_lines": share(app_lines),
+            "by_package": [{"package": name, "samples": n, "percent": round(100 * n / busy, 1)}
+                           for name, n in packages.most_common()]}
+
+
+def _package(file: str) -> str:
+    """`sqlalchemy/orm/session.py` -> `sqlalchemy`; a top-level module is its own name."""
+    if file.startswith("<"):
+        return "python"  # <frozen ...>, <string>
+    head = file.split("/", 1)[0]
+    return head.removesuffix(".py")
