@@ -6,10 +6,12 @@ on a worker thread when the session is sync, and through `AsyncSession.run_sync`
 once, as `async def`, for both modes.
 """
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -26,11 +28,42 @@ def _call(session: Session, fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
         raise
 
 
+class ConnectionSlots:
+    """As many requests doing sync database work at once as the pool has connections.
+
+    Sync work runs on FastAPI's thread pool (40 threads). Let more requests than
+    the pool has connections into it and the extra threads block waiting for a
+    connection, while the requests holding the connections wait for a free thread
+    to finish: nothing moves until DB_POOL_TIMEOUT. Waiting here instead, on the
+    event loop, leaves the threads to requests that can get a connection. (Async
+    mode needs none of this: its requests wait for the pool on the loop.)
+    """
+
+    def __init__(self, size: int, timeout: float) -> None:
+        self._free = asyncio.Semaphore(size)
+        self._timeout = timeout
+
+    async def acquire(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._free.acquire()
+        except TimeoutError:
+            # What the pool itself raises when it runs out: a 503, not a 500.
+            raise PoolTimeout(f"no connection free within {self._timeout:g}s") from None
+
+    def release(self) -> None:
+        self._free.release()
+
+
 class Database:
     """One session for one request, sync or async."""
 
-    def __init__(self, session: Session | AsyncSession) -> None:
+    def __init__(
+        self, session: Session | AsyncSession, *, slots: ConnectionSlots | None = None
+    ) -> None:
         self._session = session
+        self._slots = slots if isinstance(session, Session) else None
+        self._holding_slot = False
 
     @property
     def session(self) -> Session:
@@ -48,6 +81,9 @@ class Database:
         try:
             if isinstance(self._session, AsyncSession):
                 return await self._session.run_sync(_call, fn, kwargs)
+            if self._slots is not None and not self._holding_slot:
+                await self._slots.acquire()  # held until close: the transaction holds a connection
+                self._holding_slot = True
             return await run_in_threadpool(_call, self._session, fn, kwargs)
         except OSError as exc:
             # asyncpg reports a refused or timed-out connect as a bare OSError, where
@@ -55,10 +91,15 @@ class Database:
             raise OperationalError("connect", None, exc) from exc
 
     async def close(self) -> None:
-        if isinstance(self._session, AsyncSession):
-            await self._session.close()
-        elif self._session.in_transaction():
-            # Its ROLLBACK is a round trip: not on the event loop's thread.
-            await run_in_threadpool(self._session.close)
-        else:
-            self._session.close()
+        try:
+            if isinstance(self._session, AsyncSession):
+                await self._session.close()
+            elif self._session.in_transaction():
+                # Its ROLLBACK is a round trip: not on the event loop's thread.
+                await run_in_threadpool(self._session.close)
+            else:
+                self._session.close()
+        finally:
+            if self._holding_slot:
+                self._holding_slot = False
+                self._slots.release()  # type: ignore[union-attr]

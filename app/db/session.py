@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings, get_settings
-from app.db.database import Database
+from app.db.database import ConnectionSlots, Database
 from app.db.drivers import is_async, sync_url
 
 
@@ -119,9 +119,18 @@ analytics_engine = build_engine(
 AnalyticsSessionLocal = make_session_factory(analytics_engine)
 
 
+def connection_slots(settings: Settings) -> ConnectionSlots:
+    """One slot per connection the pool may open (see ConnectionSlots)."""
+    return ConnectionSlots(settings.db_pool_size + settings.db_max_overflow, settings.db_pool_timeout)
+
+
+_slots = connection_slots(get_settings())
+_analytics_slots = connection_slots(get_settings())
+
+
 async def get_db() -> AsyncIterator[Database]:
     """One session per request, closed (and its connection returned) whatever happens."""
-    db = Database(SessionLocal())
+    db = Database(SessionLocal(), slots=_slots)
     try:
         yield db
     finally:
@@ -130,7 +139,7 @@ async def get_db() -> AsyncIterator[Database]:
 
 async def get_analytics_db() -> AsyncIterator[Database]:
     """A read-only session on the analytics database, closed whatever happens."""
-    db = Database(AnalyticsSessionLocal())
+    db = Database(AnalyticsSessionLocal(), slots=_analytics_slots)
     try:
         yield db
     finally:
