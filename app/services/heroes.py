@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, joinedload
 from app.models import Hero, Team
 from app.schemas.hero import HeroCreate, HeroUpdate
 from app.services.errors import InvalidReference
-from app.services.lookup import MAX_ID, get_one
+from app.services.lookup import MAX_ID, get_one, still_there
 from app.services.paging import Page, PageRequest, fetch_page
 
 # Every hero read carries its team; declared once so no query forgets it.
@@ -75,7 +75,8 @@ def update_hero(*, db: Session, hero: Hero, hero_in: HeroUpdate) -> Hero:
         hero.team = _team_or_invalid(db, changes.pop("team_id"))
     for field, value in changes.items():
         setattr(hero, field, value)
-    _commit_reference(db, hero.team_id)
+    with still_there(db, Hero):
+        _commit_reference(db, hero.team_id)
     return hero
 
 

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Item, User
 from app.schemas.item import ItemCreate, ItemUpdate
-from app.services.lookup import get_one
+from app.services.lookup import get_one, still_there
 from app.services.paging import Page, PageRequest, fetch_page
 
 
@@ -44,7 +44,8 @@ def update_item(*, db: Session, item: Item, item_in: ItemUpdate) -> Item:
     """Apply the fields sent."""
     for field, value in item_in.model_dump(exclude_unset=True).items():
         setattr(item, field, value)
-    db.commit()
+    with still_there(db, Item):
+        db.commit()
     return item
 
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.models import Team
 from app.schemas.team import TeamCreate, TeamUpdate
 from app.services.errors import Conflict
-from app.services.lookup import get_by_id, get_one
+from app.services.lookup import get_by_id, get_one, still_there
 from app.services.paging import Page, PageRequest, fetch_page
 
 NAME_TAKEN = "Team name already exists"
@@ -64,7 +64,8 @@ def update_team(*, db: Session, team: Team, team_in: TeamUpdate) -> Team:
         raise Conflict(NAME_TAKEN)
     for field, value in changes.items():
         setattr(team, field, value)
-    _commit_unique(db)
+    with still_there(db, Team):
+        _commit_unique(db)
     return team
 
 

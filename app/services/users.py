@@ -8,7 +8,7 @@ from app.core.security import hash_password
 from app.models import User
 from app.schemas.user import UserCreate, UserUpdate
 from app.services.errors import Conflict, PermissionDenied
-from app.services.lookup import get_by_id
+from app.services.lookup import get_by_id, still_there
 from app.services.paging import Page, PageRequest, fetch_page
 
 EMAIL_TAKEN = "Email already registered"
@@ -95,7 +95,8 @@ def update_user(
         raise Conflict(taken)
     for field, value in changes.items():
         setattr(user, field, value)
-    _commit_unique(db, user, email=email, username=username)
+    with still_there(db, User):
+        _commit_unique(db, user, email=email, username=username)
     return user
 
 
