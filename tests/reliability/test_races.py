@@ -99,3 +99,35 @@ def test_concurrent_patches_of_different_fields_both_survive(server):
             lost.append(final)
 
     assert lost == []
+
+
+def test_patch_racing_a_delete_is_200_or_404_never_a_5xx(server):
+    headers = register_and_login(server.url, "demolisher")
+    outcomes: Counter[tuple[int, int]] = Counter()
+    for round_ in range(30):
+        team = httpx.post(f"{server.url}/api/v1/teams", headers=headers,
+                          json={"name": f"Doomed {round_}", "headquarters": "Here"}).json()
+        url = f"{server.url}/api/v1/teams/{team['id']}"
+        statuses: dict[str, int] = {}
+        barrier = threading.Barrier(2)
+
+        def patch() -> None:
+            with httpx.Client(timeout=60) as client:
+                barrier.wait()
+                statuses["patch"] = client.patch(url, headers=headers,
+                                                 json={"headquarters": "There"}).status_code
+
+        def delete() -> None:
+            with httpx.Client(timeout=60) as client:
+                barrier.wait()
+                statuses["delete"] = client.delete(url, headers=headers).status_code
+
+        threads = [threading.Thread(target=patch), threading.Thread(target=delete)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        outcomes[(statuses["patch"], statuses["delete"])] += 1
+
+    assert set(outcomes) <= {(200, 204), (404, 204)}, outcomes
+    assert httpx.get(f"{server.url}/api/v1/teams?name=Doomed 0", headers=headers).json() == []
