@@ -24,9 +24,9 @@ UPDATES = {
         db=db, actor=row, user=row, user_in=UserUpdate(full_name="Renamed"),
         bcrypt_rounds=TEST_BCRYPT_ROUNDS)),
     "team": (TeamFactory, lambda db, row: teams.update_team(
-        db=db, team=row, team_in=TeamUpdate(headquarters="Elsewhere"))),
+        db=db, team=row, team_in=TeamUpdate(headquarters="Nowhere At All"))),
     "hero": (HeroFactory, lambda db, row: heroes.update_hero(
-        db=db, hero=row, hero_in=HeroUpdate(age=41))),
+        db=db, hero=row, hero_in=HeroUpdate(age=12))),  # factories use 16 to 90: a real change
     "item": (ItemFactory, lambda db, row: items.update_item(
         db=db, item=row, item_in=ItemUpdate(title="Renamed"))),
 }
