@@ -38,10 +38,7 @@ def _read_password() -> str:
 
 
 def _create_superuser(args: argparse.Namespace) -> None:
-    from sqlalchemy.orm import Session
-    from sqlalchemy.pool import NullPool
-
-    from app.db.session import build_sync_engine
+    from app.db.session import batch_session
     from app.schemas.user import UserCreate
     from app.services.users import create_user
 
@@ -52,14 +49,10 @@ def _create_superuser(args: argparse.Namespace) -> None:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SystemExit(f"error: {problems}") from None
     settings = get_settings()
-    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
-    try:
-        with Session(engine, expire_on_commit=False) as db:
-            user = create_user(
-                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
-            )
-    finally:
-        engine.dispose()
+    with batch_session(settings) as db:
+        user = create_user(
+            db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+        )
     print(f"created superuser {user.username} (id {user.id})")
 
 

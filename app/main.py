@@ -7,8 +7,6 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors, metrics, openapi, responses
@@ -17,7 +15,7 @@ from app.api.routes import analytics, auth, docs, health, heroes, items, teams, 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.db import migrate
-from app.db.session import build_sync_engine
+from app.db.session import batch_session
 from app.services.auth import ensure_first_superuser
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -50,14 +48,8 @@ TAGS = [
 def _start_up(settings: Settings) -> None:
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
-    # Its own short-lived engine, on the sync driver even in async mode: `settings`
-    # may not be the ones SessionLocal was built from, and this runs once, on a thread.
-    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
-    try:
-        with Session(engine) as db:
-            ensure_first_superuser(db=db, settings=settings)
-    finally:
-        engine.dispose()
+    with batch_session(settings) as db:
+        ensure_first_superuser(db=db, settings=settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -97,10 +97,7 @@ def databases_from(factory: Callable[[], Database]) -> Callable[[], AsyncIterato
     """A `get_db` override opening a session of `factory` per request and closing it."""
 
     async def per_request() -> AsyncIterator[Database]:
-        db = factory()
-        try:
+        async with factory() as db:
             yield db
-        finally:
-            await db.close()
 
     return per_request

@@ -12,7 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import await_
 
-from app.db.drivers import is_async, sync_url
+from app.db.drivers import sync_url
+from tests.asyncmode import ASYNC_MODE
 
 
 def sqlite_url(path: Path) -> str:
@@ -73,6 +74,5 @@ def sync_view(engine: Engine | AsyncEngine) -> Engine:
 
 def dead_database_url() -> str:
     """A PostgreSQL URL nobody listens on (port 1 refuses at once), on the mode's driver."""
-    requested = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
-    driver = "postgresql+asyncpg" if is_async(requested) else "postgresql+psycopg2"
+    driver = "postgresql+asyncpg" if ASYNC_MODE else "postgresql+psycopg2"
     return f"{driver}://postgres@127.0.0.1:1/unreachable"

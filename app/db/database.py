@@ -90,6 +90,12 @@ class Database:
             # the sync drivers raise the DBAPI's OperationalError; make them alike.
             raise OperationalError("connect", None, exc) from exc
 
+    async def __aenter__(self) -> "Database":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         try:
             if isinstance(self._session, AsyncSession):

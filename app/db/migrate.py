@@ -27,7 +27,7 @@ def alembic_config(url: str, connection: Connection | None = None) -> Config:
     """Alembic's config for `url`; the URL never lives in alembic.ini."""
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
-    cfg.attributes["database_url"] = url and sync_url(url).render_as_string(hide_password=False)
+    cfg.attributes["database_url"] = url  # env.py swaps an async driver for its sync twin
     # The running app owns logging; Alembic must not reconfigure it.
     cfg.attributes["configure_logger"] = False
     if connection is not None:

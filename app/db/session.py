@@ -1,12 +1,14 @@
 """Engines, the session factory and the per-request session dependency."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings, get_settings
 from app.db.database import ConnectionSlots, Database
@@ -130,17 +132,23 @@ _analytics_slots = connection_slots(get_settings())
 
 async def get_db() -> AsyncIterator[Database]:
     """One session per request, closed (and its connection returned) whatever happens."""
-    db = Database(SessionLocal(), slots=_slots)
-    try:
+    async with Database(SessionLocal(), slots=_slots) as db:
         yield db
-    finally:
-        await db.close()
 
 
 async def get_analytics_db() -> AsyncIterator[Database]:
     """A read-only session on the analytics database, closed whatever happens."""
-    db = Database(AnalyticsSessionLocal(), slots=_analytics_slots)
-    try:
+    async with Database(AnalyticsSessionLocal(), slots=_analytics_slots) as db:
         yield db
+
+
+@contextmanager
+def batch_session(settings: Settings) -> Iterator[Session]:
+    """A session with an engine of its own, on the sync driver, for one-off work
+    (start-up, the CLI): `settings` may not be the ones SessionLocal was built from."""
+    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
+    try:
+        with Session(engine, expire_on_commit=False) as db:
+            yield db
     finally:
-        await db.close()
+        engine.dispose()
