@@ -52,7 +52,7 @@ def _run(coroutine):
     return await_(coroutine) if in_greenlet() else asyncio.run(coroutine)
 
 
-def _thread_and_teams(*, db: Session) -> tuple[int, list[str]]:
+def _thread_and_teams(db: Session) -> tuple[int, list[str]]:
     return threading.get_ident(), list(db.scalars(select(Team.name)))
 
 
@@ -81,7 +81,7 @@ def test_calls_of_one_request_share_a_transaction_and_close_ends_it(engine):
     assert not database.session.in_transaction()
 
 
-def _failing_read(*, db: Session) -> None:
+def _failing_read(db: Session) -> None:
     db.scalars(select(Team.name)).all()
     raise LookupError("a domain error after a read")
 

@@ -34,11 +34,11 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
-async def get_current_user(db: DatabaseDep, settings: SettingsDep, token: TokenDep) -> User:
+async def get_current_user(database: DatabaseDep, settings: SettingsDep, token: TokenDep) -> User:
     """The active user the bearer token speaks for, read fresh from the database."""
     if not token:
         raise NotAuthenticated("Not authenticated")
-    return await db.run(user_from_token, token=token, secret_key=settings.secret_key)
+    return await database.run(user_from_token, token=token, secret_key=settings.secret_key)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -54,8 +54,8 @@ async def get_current_superuser(user: CurrentUser) -> User:
 SuperUser = Annotated[User, Depends(get_current_superuser)]
 
 
-async def get_registrar(db: DatabaseDep, settings: SettingsDep, token: TokenDep) -> User | None:
+async def get_registrar(database: DatabaseDep, settings: SettingsDep, token: TokenDep) -> User | None:
     """Who may register users: anyone while registration is open, else a superuser."""
     if settings.open_registration:
         return None
-    return await get_current_superuser(await get_current_user(db, settings, token))
+    return await get_current_superuser(await get_current_user(database, settings, token))

@@ -8,7 +8,7 @@ once, as `async def`, for both modes.
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -16,12 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
+# A service function: the request's `Session` first, then its own arguments.
+Service = Callable[Concatenate[Session, P], T]
 
-def _call(session: Session, fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
+
+def _call(session: Session, fn: Service[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     try:
-        return fn(db=session, **kwargs)
+        return fn(session, *args, **kwargs)
     except BaseException:
         # In the same hop: a failed call leaves no transaction for `close` to end.
         session.rollback()
@@ -72,19 +76,22 @@ class Database:
             return self._session.sync_session
         return self._session
 
-    async def run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
-        """`fn(db=session, **kwargs)`, off the event loop's thread or without blocking it.
+    async def run(self, fn: Service[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(session, *args, **kwargs)`, off the event loop's thread or without blocking it.
+
+        Typed with `ParamSpec`, so a type checker checks each call against the
+        service's own signature, as if the router had called it directly.
 
         Calls share the session's transaction (services commit their writes), so a
         request checks out one connection, pings it once and begins once, however
         many calls it makes; `close` ends what is left, usually a read."""
         try:
             if isinstance(self._session, AsyncSession):
-                return await self._session.run_sync(_call, fn, kwargs)
+                return await self._session.run_sync(_call, fn, *args, **kwargs)
             if self._slots is not None and not self._holding_slot:
                 await self._slots.acquire()  # held until close: the transaction holds a connection
                 self._holding_slot = True
-            return await run_in_threadpool(_call, self._session, fn, kwargs)
+            return await run_in_threadpool(_call, self._session, fn, *args, **kwargs)
         except OSError as exc:
             # asyncpg reports a refused or timed-out connect as a bare OSError, where
             # the sync drivers raise the DBAPI's OperationalError; make them alike.

@@ -11,7 +11,7 @@ def _count(model: type, *where: object) -> object:
     return select(func.count()).select_from(model).where(*where).scalar_subquery()  # type: ignore[arg-type]
 
 
-def summary(*, db: Session) -> Summary:
+def summary(db: Session) -> Summary:
     """Totals and heroes per team (teams with none included), from aggregate queries."""
     totals = db.execute(
         select(

@@ -23,9 +23,9 @@ WRONG_CREDENTIALS = "Incorrect username or password"
 INVALID_TOKEN = "Could not validate credentials"
 
 
-def authenticate(*, db: Session, login: str, password: str, bcrypt_rounds: int) -> User:
+def authenticate(db: Session, *, login: str, password: str, bcrypt_rounds: int) -> User:
     """The user these credentials belong to; the same work is done whether or not it exists."""
-    user = get_user_by_login(db=db, login=login)
+    user = get_user_by_login(db, login=login)
     if user is None:
         burn_verify_time(password, bcrypt_rounds)
         raise InvalidCredentials(WRONG_CREDENTIALS)
@@ -47,7 +47,7 @@ def issue_token(*, user: User, settings: Settings) -> Token:
     return Token(access_token=token, expires_in=settings.access_token_expire_minutes * 60)
 
 
-def user_from_token(*, db: Session, token: str, secret_key: str) -> User:
+def user_from_token(db: Session, *, token: str, secret_key: str) -> User:
     """The active user a token speaks for; NotAuthenticated if it no longer does."""
     try:
         user_id, fingerprint = decode_access_token(token, secret_key)
@@ -62,13 +62,13 @@ def user_from_token(*, db: Session, token: str, secret_key: str) -> User:
     return user
 
 
-def ensure_first_superuser(*, db: Session, settings: Settings) -> User | None:
+def ensure_first_superuser(db: Session, *, settings: Settings) -> User | None:
     """Create the superuser named in the settings unless a user already has that name."""
     username, email = settings.first_superuser_username, settings.first_superuser_email
     password = settings.first_superuser_password
     if not (username and email and password):
         return None
-    existing = get_user_by_login(db=db, login=username) or get_user_by_login(db=db, login=email)
+    existing = get_user_by_login(db, login=username) or get_user_by_login(db, login=email)
     if existing is not None:
         return existing
     user_in = UserCreate(username=username, email=email, password=password)
@@ -78,4 +78,4 @@ def ensure_first_superuser(*, db: Session, settings: Settings) -> User | None:
         )
     except Conflict:
         # Another worker starting at the same moment created it first.
-        return get_user_by_login(db=db, login=username)
+        return get_user_by_login(db, login=username)

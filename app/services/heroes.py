@@ -32,14 +32,14 @@ def _commit_reference(db: Session, team_id: int | None) -> None:
         raise InvalidReference(f"Team {team_id} does not exist") from exc
 
 
-def get_hero(*, db: Session, hero_id: int) -> Hero:
+def get_hero(db: Session, *, hero_id: int) -> Hero:
     """The hero with its team, or NotFound."""
     return get_one(db, select(Hero).options(WITH_TEAM), Hero, hero_id)
 
 
 def list_heroes(
-    *,
     db: Session,
+    *,
     page: PageRequest,
     team_id: int | None = None,
     name: str | None = None,
@@ -59,7 +59,7 @@ def list_heroes(
     return fetch_page(db, stmt, Hero.id, page, options=[WITH_TEAM])
 
 
-def create_hero(*, db: Session, hero_in: HeroCreate) -> Hero:
+def create_hero(db: Session, *, hero_in: HeroCreate) -> Hero:
     """A new hero; InvalidReference if its team does not exist."""
     team = _team_or_invalid(db, hero_in.team_id)
     hero = Hero(**hero_in.model_dump(exclude={"team_id"}), team=team)
@@ -68,7 +68,7 @@ def create_hero(*, db: Session, hero_in: HeroCreate) -> Hero:
     return hero
 
 
-def update_hero(*, db: Session, hero: Hero, hero_in: HeroUpdate) -> Hero:
+def update_hero(db: Session, *, hero: Hero, hero_in: HeroUpdate) -> Hero:
     """Apply the fields sent; team_id null leaves the team."""
     changes = hero_in.model_dump(exclude_unset=True)
     if "team_id" in changes:
@@ -80,7 +80,7 @@ def update_hero(*, db: Session, hero: Hero, hero_in: HeroUpdate) -> Hero:
     return hero
 
 
-def delete_hero(*, db: Session, hero: Hero) -> None:
+def delete_hero(db: Session, *, hero: Hero) -> None:
     """Remove the hero."""
     db.delete(hero)
     db.commit()

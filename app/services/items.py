@@ -17,13 +17,13 @@ def readable_items(actor: User) -> Select[tuple[Item]]:
     return stmt
 
 
-def get_item(*, db: Session, actor: User, item_id: int) -> Item:
+def get_item(db: Session, *, actor: User, item_id: int) -> Item:
     """The item if the actor may see it; NotFound otherwise (even if it exists)."""
     return get_one(db, readable_items(actor), Item, item_id)
 
 
 def list_items(
-    *, db: Session, actor: User, page: PageRequest, owner_id: int | None = None
+    db: Session, *, actor: User, page: PageRequest, owner_id: int | None = None
 ) -> Page[Item]:
     """The actor's items; superusers see all and may filter by owner."""
     stmt = readable_items(actor)
@@ -32,7 +32,7 @@ def list_items(
     return fetch_page(db, stmt, Item.id, page)
 
 
-def create_item(*, db: Session, owner: User, item_in: ItemCreate) -> Item:
+def create_item(db: Session, *, owner: User, item_in: ItemCreate) -> Item:
     """A new item owned by `owner`."""
     item = Item(**item_in.model_dump(), owner_id=owner.id)
     db.add(item)
@@ -40,7 +40,7 @@ def create_item(*, db: Session, owner: User, item_in: ItemCreate) -> Item:
     return item
 
 
-def update_item(*, db: Session, item: Item, item_in: ItemUpdate) -> Item:
+def update_item(db: Session, *, item: Item, item_in: ItemUpdate) -> Item:
     """Apply the fields sent."""
     for field, value in item_in.model_dump(exclude_unset=True).items():
         setattr(item, field, value)
@@ -49,7 +49,7 @@ def update_item(*, db: Session, item: Item, item_in: ItemUpdate) -> Item:
     return item
 
 
-def delete_item(*, db: Session, item: Item) -> None:
+def delete_item(db: Session, *, item: Item) -> None:
     """Remove the item."""
     db.delete(item)
     db.commit()

@@ -29,17 +29,17 @@ def _name_taken(db: Session, name: str, exclude_id: int | None = None) -> bool:
     return db.scalar(stmt) is not None
 
 
-def get_team(*, db: Session, team_id: int) -> Team:
+def get_team(db: Session, *, team_id: int) -> Team:
     """The team, or NotFound."""
     return get_by_id(db, Team, team_id)
 
 
-def get_team_with_heroes(*, db: Session, team_id: int) -> Team:
+def get_team_with_heroes(db: Session, *, team_id: int) -> Team:
     """The team and its heroes, in two statements whatever the roster size."""
     return get_one(db, select(Team).options(selectinload(Team.heroes)), Team, team_id)
 
 
-def list_teams(*, db: Session, page: PageRequest, name: str | None = None) -> Page[Team]:
+def list_teams(db: Session, *, page: PageRequest, name: str | None = None) -> Page[Team]:
     """Teams ordered by id, optionally only the one with this exact name."""
     stmt = select(Team)
     if name is not None:
@@ -47,7 +47,7 @@ def list_teams(*, db: Session, page: PageRequest, name: str | None = None) -> Pa
     return fetch_page(db, stmt, Team.id, page)
 
 
-def create_team(*, db: Session, team_in: TeamCreate) -> Team:
+def create_team(db: Session, *, team_in: TeamCreate) -> Team:
     """A new team; Conflict if the name is taken."""
     if _name_taken(db, team_in.name):
         raise Conflict(NAME_TAKEN)
@@ -57,7 +57,7 @@ def create_team(*, db: Session, team_in: TeamCreate) -> Team:
     return team
 
 
-def update_team(*, db: Session, team: Team, team_in: TeamUpdate) -> Team:
+def update_team(db: Session, *, team: Team, team_in: TeamUpdate) -> Team:
     """Apply the fields sent; Conflict if the new name is taken."""
     changes = team_in.model_dump(exclude_unset=True)
     if "name" in changes and _name_taken(db, changes["name"], exclude_id=team.id):
@@ -69,7 +69,7 @@ def update_team(*, db: Session, team: Team, team_in: TeamUpdate) -> Team:
     return team
 
 
-def delete_team(*, db: Session, team: Team) -> None:
+def delete_team(db: Session, *, team: Team) -> None:
     """Remove the team; the database detaches its heroes (team_id becomes NULL)."""
     db.delete(team)
     db.commit()

@@ -41,19 +41,19 @@ def _commit_unique(db: Session, user: User, *, email: str | None, username: str 
         raise Conflict(taken or "User already exists") from exc
 
 
-def get_user(*, db: Session, user_id: int) -> User:
+def get_user(db: Session, *, user_id: int) -> User:
     """The user with this id, or NotFound."""
     return get_by_id(db, User, user_id)
 
 
-def get_user_by_login(*, db: Session, login: str) -> User | None:
+def get_user_by_login(db: Session, *, login: str) -> User | None:
     """The user whose username or email matches `login`, in any letter case."""
     login = login.lower()
     stmt = select(User).where((User.email == login) | (func.lower(User.username) == login))
     return db.scalars(stmt).first()
 
 
-def list_users(*, db: Session, page: PageRequest, is_active: bool | None = None) -> Page[User]:
+def list_users(db: Session, *, page: PageRequest, is_active: bool | None = None) -> Page[User]:
     """Users ordered by id, optionally only active or inactive ones."""
     stmt = select(User)
     if is_active is not None:
@@ -62,7 +62,7 @@ def list_users(*, db: Session, page: PageRequest, is_active: bool | None = None)
 
 
 def create_user(
-    *, db: Session, user_in: UserCreate, bcrypt_rounds: int, is_superuser: bool = False
+    db: Session, *, user_in: UserCreate, bcrypt_rounds: int, is_superuser: bool = False
 ) -> User:
     """Register a user; Conflict if the email or username is taken."""
     taken = _taken_value(db, email=user_in.email, username=user_in.username)
@@ -81,7 +81,7 @@ def create_user(
 
 
 def update_user(
-    *, db: Session, actor: User, user: User, user_in: UserUpdate, bcrypt_rounds: int
+    db: Session, *, actor: User, user: User, user_in: UserUpdate, bcrypt_rounds: int
 ) -> User:
     """Apply the fields sent; only superusers may change activity or superuser status."""
     changes = user_in.model_dump(exclude_unset=True)
@@ -100,7 +100,7 @@ def update_user(
     return user
 
 
-def delete_user(*, db: Session, user: User) -> None:
+def delete_user(db: Session, *, user: User) -> None:
     """Remove the user; the database removes their items with them."""
     db.delete(user)
     db.commit()

@@ -18,5 +18,5 @@ router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=StrictJS
     "replica when ANALYTICS_DATABASE_URL is set, else the primary, still read-only); "
     "503 when it cannot be reached, while the rest of the API carries on.",
 )
-async def get_analytics_summary(_: SuperUser, db: AnalyticsDatabaseDep) -> Summary:
-    return await db.run(service.summary)
+async def get_analytics_summary(_: SuperUser, database: AnalyticsDatabaseDep) -> Summary:
+    return await database.run(service.summary)

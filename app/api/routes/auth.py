@@ -21,13 +21,13 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute)
     "letter case. Wrong username or wrong password get the same answer in about the same time.",
 )
 async def login_for_access_token(
-    db: DatabaseDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     username: Annotated[SafeStr, Form(min_length=1, max_length=320)],
     password: Annotated[SafeStr, Form(min_length=1, max_length=1024)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> Token:
-    user = await db.run(
+    user = await database.run(
         service.authenticate, login=username, password=password, bcrypt_rounds=settings.bcrypt_rounds
     )
     return service.issue_token(user=user, settings=settings)

@@ -8,7 +8,7 @@ from app.api.deps import DatabaseDep
 from app.schemas.health import Liveness, Readiness
 
 
-def _ping(*, db: Session) -> None:
+def _ping(db: Session) -> None:
     db.execute(text("SELECT 1"))
 
 
@@ -27,10 +27,10 @@ async def check_liveness() -> Liveness:
     operation_id="check_readiness",
     responses={503: {"model": Readiness, "description": "The database cannot be reached"}},
 )
-async def check_readiness(db: DatabaseDep) -> Readiness | JSONResponse:
+async def check_readiness(database: DatabaseDep) -> Readiness | JSONResponse:
     """200 when the database answers a query, 503 otherwise."""
     try:
-        await db.run(_ping)
+        await database.run(_ping)
     except SQLAlchemyError:
         body = Readiness(status="unavailable", database="unreachable")
         return JSONResponse(body.model_dump(), status_code=503)

@@ -24,9 +24,9 @@ Age = Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="Inclusive; h
     description="A team_id that does not exist is 422. secret_name is stored, never returned.",
 )
 async def create_hero(
-    hero_in: HeroCreate, db: DatabaseDep, _: CurrentUser, request: Request, response: Response
+    hero_in: HeroCreate, database: DatabaseDep, _: CurrentUser, request: Request, response: Response
 ) -> Any:
-    hero = await db.run(service.create_hero, hero_in=hero_in)
+    hero = await database.run(service.create_hero, hero_in=hero_in)
     return created(hero, "get_hero", request, response, hero_id=hero.id)
 
 
@@ -38,7 +38,7 @@ async def create_hero(
     description="Heroes with their teams, in a fixed number of SQL statements.",
 )
 async def list_heroes(
-    db: DatabaseDep,
+    database: DatabaseDep,
     _: CurrentUser,
     page: PageDep,
     request: Request,
@@ -48,7 +48,7 @@ async def list_heroes(
     min_age: Age = None,
     max_age: Age = None,
 ) -> Any:
-    result = await db.run(
+    result = await database.run(
         service.list_heroes, page=page, team_id=team_id, name=name, min_age=min_age, max_age=max_age
     )
     return paged(result, page, request, response)
@@ -60,8 +60,8 @@ async def list_heroes(
     operation_id="get_hero",
     responses=responses(401, 404),
 )
-async def get_hero(hero_id: int, db: DatabaseDep, _: CurrentUser) -> Any:
-    return await db.run(service.get_hero, hero_id=hero_id)
+async def get_hero(hero_id: int, database: DatabaseDep, _: CurrentUser) -> Any:
+    return await database.run(service.get_hero, hero_id=hero_id)
 
 
 @router.patch(
@@ -71,9 +71,9 @@ async def get_hero(hero_id: int, db: DatabaseDep, _: CurrentUser) -> Any:
     responses=responses(401, 404, 422),
     description="team_id null takes the hero out of its team.",
 )
-async def update_hero(hero_id: int, hero_in: HeroUpdate, db: DatabaseDep, _: CurrentUser) -> Any:
-    hero = await db.run(service.get_hero, hero_id=hero_id)
-    return await db.run(service.update_hero, hero=hero, hero_in=hero_in)
+async def update_hero(hero_id: int, hero_in: HeroUpdate, database: DatabaseDep, _: CurrentUser) -> Any:
+    hero = await database.run(service.get_hero, hero_id=hero_id)
+    return await database.run(service.update_hero, hero=hero, hero_in=hero_in)
 
 
 @router.delete(
@@ -82,6 +82,6 @@ async def update_hero(hero_id: int, hero_in: HeroUpdate, db: DatabaseDep, _: Cur
     operation_id="delete_hero",
     responses=responses(401, 404),
 )
-async def delete_hero(hero_id: int, db: DatabaseDep, _: CurrentUser) -> None:
-    hero = await db.run(service.get_hero, hero_id=hero_id)
-    await db.run(service.delete_hero, hero=hero)
+async def delete_hero(hero_id: int, database: DatabaseDep, _: CurrentUser) -> None:
+    hero = await database.run(service.get_hero, hero_id=hero_id)
+    await database.run(service.delete_hero, hero=hero)

@@ -22,9 +22,9 @@ router = APIRouter(prefix="/items", tags=["items"], route_class=StrictJSONRoute)
     description="The caller becomes the owner.",
 )
 async def create_item(
-    item_in: ItemCreate, db: DatabaseDep, user: CurrentUser, request: Request, response: Response
+    item_in: ItemCreate, database: DatabaseDep, user: CurrentUser, request: Request, response: Response
 ) -> Any:
-    item = await db.run(service.create_item, owner=user, item_in=item_in)
+    item = await database.run(service.create_item, owner=user, item_in=item_in)
     return created(item, "get_item", request, response, item_id=item.id)
 
 
@@ -37,14 +37,14 @@ async def create_item(
     "(ignored for everyone else).",
 )
 async def list_items(
-    db: DatabaseDep,
+    database: DatabaseDep,
     user: CurrentUser,
     page: PageDep,
     request: Request,
     response: Response,
     owner_id: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
 ) -> Any:
-    result = await db.run(service.list_items, actor=user, page=page, owner_id=owner_id)
+    result = await database.run(service.list_items, actor=user, page=page, owner_id=owner_id)
     return paged(result, page, request, response)
 
 
@@ -55,8 +55,8 @@ async def list_items(
     responses=responses(401, 404),
     description="Someone else's item is 404, unless the caller is a superuser.",
 )
-async def get_item(item_id: int, db: DatabaseDep, user: CurrentUser) -> Any:
-    return await db.run(service.get_item, actor=user, item_id=item_id)
+async def get_item(item_id: int, database: DatabaseDep, user: CurrentUser) -> Any:
+    return await database.run(service.get_item, actor=user, item_id=item_id)
 
 
 @router.patch(
@@ -65,9 +65,9 @@ async def get_item(item_id: int, db: DatabaseDep, user: CurrentUser) -> Any:
     operation_id="update_item",
     responses=responses(401, 404),
 )
-async def update_item(item_id: int, item_in: ItemUpdate, db: DatabaseDep, user: CurrentUser) -> Any:
-    item = await db.run(service.get_item, actor=user, item_id=item_id)
-    return await db.run(service.update_item, item=item, item_in=item_in)
+async def update_item(item_id: int, item_in: ItemUpdate, database: DatabaseDep, user: CurrentUser) -> Any:
+    item = await database.run(service.get_item, actor=user, item_id=item_id)
+    return await database.run(service.update_item, item=item, item_in=item_in)
 
 
 @router.delete(
@@ -76,6 +76,6 @@ async def update_item(item_id: int, item_in: ItemUpdate, db: DatabaseDep, user: 
     operation_id="delete_item",
     responses=responses(401, 404),
 )
-async def delete_item(item_id: int, db: DatabaseDep, user: CurrentUser) -> None:
-    item = await db.run(service.get_item, actor=user, item_id=item_id)
-    await db.run(service.delete_item, item=item)
+async def delete_item(item_id: int, database: DatabaseDep, user: CurrentUser) -> None:
+    item = await database.run(service.get_item, actor=user, item_id=item_id)
+    await database.run(service.delete_item, item=item)

@@ -21,9 +21,9 @@ router = APIRouter(prefix="/teams", tags=["teams"], route_class=StrictJSONRoute)
     responses=responses(401, 409),
 )
 async def create_team(
-    team_in: TeamCreate, db: DatabaseDep, _: CurrentUser, request: Request, response: Response
+    team_in: TeamCreate, database: DatabaseDep, _: CurrentUser, request: Request, response: Response
 ) -> Any:
-    team = await db.run(service.create_team, team_in=team_in)
+    team = await database.run(service.create_team, team_in=team_in)
     return created(team, "get_team", request, response, team_id=team.id)
 
 
@@ -34,14 +34,14 @@ async def create_team(
     responses=responses(401, headers=PAGE_HEADERS),
 )
 async def list_teams(
-    db: DatabaseDep,
+    database: DatabaseDep,
     _: CurrentUser,
     page: PageDep,
     request: Request,
     response: Response,
     name: Annotated[SafeStr | None, Query(description="Exact team name")] = None,
 ) -> Any:
-    result = await db.run(service.list_teams, page=page, name=name)
+    result = await database.run(service.list_teams, page=page, name=name)
     return paged(result, page, request, response)
 
 
@@ -51,8 +51,8 @@ async def list_teams(
     operation_id="get_team",
     responses=responses(401, 404),
 )
-async def get_team(team_id: int, db: DatabaseDep, _: CurrentUser) -> Any:
-    return await db.run(service.get_team_with_heroes, team_id=team_id)
+async def get_team(team_id: int, database: DatabaseDep, _: CurrentUser) -> Any:
+    return await database.run(service.get_team_with_heroes, team_id=team_id)
 
 
 @router.patch(
@@ -61,9 +61,9 @@ async def get_team(team_id: int, db: DatabaseDep, _: CurrentUser) -> Any:
     operation_id="update_team",
     responses=responses(401, 404, 409),
 )
-async def update_team(team_id: int, team_in: TeamUpdate, db: DatabaseDep, _: CurrentUser) -> Any:
-    team = await db.run(service.get_team, team_id=team_id)
-    return await db.run(service.update_team, team=team, team_in=team_in)
+async def update_team(team_id: int, team_in: TeamUpdate, database: DatabaseDep, _: CurrentUser) -> Any:
+    team = await database.run(service.get_team, team_id=team_id)
+    return await database.run(service.update_team, team=team, team_in=team_in)
 
 
 @router.delete(
@@ -73,6 +73,6 @@ async def update_team(team_id: int, team_in: TeamUpdate, db: DatabaseDep, _: Cur
     responses=responses(401, 404),
     description="The team's heroes stay, with team_id null.",
 )
-async def delete_team(team_id: int, db: DatabaseDep, _: CurrentUser) -> None:
-    team = await db.run(service.get_team, team_id=team_id)
-    await db.run(service.delete_team, team=team)
+async def delete_team(team_id: int, database: DatabaseDep, _: CurrentUser) -> None:
+    team = await database.run(service.get_team, team_id=team_id)
+    await database.run(service.delete_team, team=team)

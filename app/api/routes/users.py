@@ -24,9 +24,9 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
     "(no token: 401, a non-superuser: 403).",
 )
 async def create_user(
-    user_in: UserCreate, db: DatabaseDep, settings: SettingsDep, request: Request, response: Response
+    user_in: UserCreate, database: DatabaseDep, settings: SettingsDep, request: Request, response: Response
 ) -> Any:
-    user = await db.run(service.create_user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds)
+    user = await database.run(service.create_user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds)
     return created(user, "get_user", request, response, user_id=user.id)
 
 
@@ -37,14 +37,14 @@ async def create_user(
     responses=responses(401, headers=PAGE_HEADERS),
 )
 async def list_users(
-    db: DatabaseDep,
+    database: DatabaseDep,
     _: CurrentUser,
     page: PageDep,
     request: Request,
     response: Response,
     is_active: bool | None = None,
 ) -> Any:
-    result = await db.run(service.list_users, page=page, is_active=is_active)
+    result = await database.run(service.list_users, page=page, is_active=is_active)
     return paged(result, page, request, response)
 
 
@@ -54,8 +54,8 @@ async def read_current_user(user: CurrentUser) -> Any:
 
 
 @router.get("/{user_id}", response_model=UserRead, operation_id="get_user", responses=responses(401, 404))
-async def get_user(user_id: int, db: DatabaseDep, _: CurrentUser) -> Any:
-    return await db.run(service.get_user, user_id=user_id)
+async def get_user(user_id: int, database: DatabaseDep, _: CurrentUser) -> Any:
+    return await database.run(service.get_user, user_id=user_id)
 
 
 @router.patch(
@@ -67,11 +67,11 @@ async def get_user(user_id: int, db: DatabaseDep, _: CurrentUser) -> Any:
     "Changing the password ends every token issued before.",
 )
 async def update_user(
-    user_id: int, user_in: UserUpdate, db: DatabaseDep, settings: SettingsDep, actor: CurrentUser
+    user_id: int, user_in: UserUpdate, database: DatabaseDep, settings: SettingsDep, actor: CurrentUser
 ) -> Any:
-    user = await db.run(service.get_user, user_id=user_id)
+    user = await database.run(service.get_user, user_id=user_id)
     service.authorize_self_or_superuser(actor=actor, user_id=user.id)
-    return await db.run(
+    return await database.run(
         service.update_user, actor=actor, user=user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds
     )
 
@@ -83,7 +83,7 @@ async def update_user(
     responses=responses(401, 403, 404),
     description="The user themself or a superuser; the user's items are deleted with them.",
 )
-async def delete_user(user_id: int, db: DatabaseDep, actor: CurrentUser) -> None:
-    user = await db.run(service.get_user, user_id=user_id)
+async def delete_user(user_id: int, database: DatabaseDep, actor: CurrentUser) -> None:
+    user = await database.run(service.get_user, user_id=user_id)
     service.authorize_self_or_superuser(actor=actor, user_id=user.id)
-    await db.run(service.delete_user, user=user)
+    await database.run(service.delete_user, user=user)
