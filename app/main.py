@@ -21,18 +21,9 @@ from app.services.auth import ensure_first_superuser
 MAX_BODY_BYTES = 1024 * 1024
 STATIC_DIR = Path(__file__).parent / "static"
 
-DESCRIPTION = """
-Users, teams, heroes and items over SQLAlchemy.
-
-* Collections are ordered by id and paged with `skip`/`limit` or keyset `after_id`;
-  `X-Total-Count` and `Link: rel="next"` describe the rest.
-* Every `/api/v1` endpoint but registration needs `Authorization: Bearer <token>`
-  from `POST /api/v1/auth/token`.
-* Bodies over 1 MiB are refused with 413; unknown fields, NUL characters and
-  integers beyond 64 bits with 422.
-* Every response carries `X-Request-ID`: the client's own, when it sends a sane one
-  (1-128 of `A-Z a-z 0-9 . _ -`), else a generated one. Quote it when reporting a problem.
-"""
+# The API's rules, in the OpenAPI document (served at /openapi.json and exported by
+# `python -m app openapi`), where a client developer reads them.
+DESCRIPTION = (Path(__file__).parent / "api" / "rules.md").read_text(encoding="utf-8")
 
 TAGS = [
     {"name": "auth", "description": "Bearer tokens for the OAuth2 password flow."},

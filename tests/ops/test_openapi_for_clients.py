@@ -89,3 +89,16 @@ def test_create_schemas_carry_examples_that_are_valid(document, name):
 def test_metrics_and_docs_are_not_api_operations(document):
     assert "/metrics" not in document["paths"]
     assert "/docs" not in document["paths"]
+
+
+def test_the_document_carries_the_rules_a_client_needs(document):
+    # A client developer has the OpenAPI document, not the repository: the rules
+    # that hold for every operation travel in its description.
+    rules = " ".join(document["info"]["description"].split())
+    token_body = document["paths"]["/api/v1/auth/token"]["post"]["requestBody"]["content"]
+
+    assert list(token_body) == ["application/x-www-form-urlencoded"]
+    for rule in ("is a form", "Authorization: Bearer", "429", "Retry-After", "413",
+                 "X-Total-Count", "after_id", "X-Request-ID", "first 20 errors",
+                 "Unicode case folding", "relative `Location`"):
+        assert rule in rules, rule
