@@ -9,7 +9,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
     WithJsonSchema,
 )
 
@@ -41,19 +40,6 @@ def _whole_number(value: Any) -> Any:
 SafeStr = Annotated[
     str, AfterValidator(storable_text), Field(json_schema_extra={"pattern": NO_NUL_PATTERN})
 ]
-
-
-def bounded_str(min_length: int, max_length: int, pattern: str | None = None) -> Any:
-    """A string type with length limits that also refuses what cannot be stored."""
-    constraints = StringConstraints(min_length=min_length, max_length=max_length, pattern=pattern)
-    if pattern is not None:  # the caller's pattern already excludes NUL
-        return Annotated[str, constraints, AfterValidator(storable_text)]
-    return Annotated[
-        str,
-        constraints,
-        AfterValidator(storable_text),
-        Field(json_schema_extra={"pattern": NO_NUL_PATTERN}),
-    ]
 
 
 

@@ -1,9 +1,11 @@
-from pydantic import ConfigDict, Field
+from typing import Annotated
 
-from app.schemas.common import BigInt, Id, RequestModel, Timestamps, bounded_str
+from pydantic import ConfigDict, Field, StringConstraints
+
+from app.schemas.common import BigInt, Id, RequestModel, SafeStr, Timestamps
 from app.schemas.team import TeamBrief
 
-HeroName = bounded_str(1, 100)
+HeroName = Annotated[SafeStr, StringConstraints(min_length=1, max_length=100)]
 
 
 class HeroCreate(RequestModel):

@@ -1,9 +1,11 @@
-from pydantic import ConfigDict, Field
+from typing import Annotated
 
-from app.schemas.common import RequestModel, Timestamps, bounded_str
+from pydantic import ConfigDict, Field, StringConstraints
 
-Title = bounded_str(1, 200)
-Description = bounded_str(0, 2000)
+from app.schemas.common import RequestModel, SafeStr, Timestamps
+
+Title = Annotated[SafeStr, StringConstraints(min_length=1, max_length=200)]
+Description = Annotated[SafeStr, StringConstraints(min_length=0, max_length=2000)]
 
 
 class ItemCreate(RequestModel):

@@ -1,9 +1,11 @@
-from pydantic import ConfigDict, Field
+from typing import Annotated
 
-from app.schemas.common import RequestModel, ResponseModel, Timestamps, bounded_str
+from pydantic import ConfigDict, Field, StringConstraints
 
-TeamName = bounded_str(1, 100)
-Headquarters = bounded_str(1, 200)
+from app.schemas.common import RequestModel, ResponseModel, SafeStr, Timestamps
+
+TeamName = Annotated[SafeStr, StringConstraints(min_length=1, max_length=100)]
+Headquarters = Annotated[SafeStr, StringConstraints(min_length=1, max_length=200)]
 
 
 class TeamCreate(RequestModel):

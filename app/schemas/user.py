@@ -1,10 +1,14 @@
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
 
-from app.schemas.common import RequestModel, Timestamps, bounded_str
+from app.schemas.common import RequestModel, SafeStr, Timestamps, storable_text
 
-Username = bounded_str(3, 50, pattern=r"^[A-Za-z0-9_.-]+$")
+Username = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$"),
+    AfterValidator(storable_text),  # the pattern already refuses NUL
+]
 
 # Emails are compared and stored in lower case. email-validator's syntax rules
 # apply, with no DNS lookup; it refuses special-use domains (RFC 6761).
@@ -14,8 +18,8 @@ Email = Annotated[
     Field(description="A valid address; special-use domains such as .test, .local "
           "and .invalid are refused. Stored in lower case."),
 ]
-FullName = bounded_str(0, 100)
-Password = bounded_str(8, 128)
+FullName = Annotated[SafeStr, StringConstraints(min_length=0, max_length=100)]
+Password = Annotated[SafeStr, StringConstraints(min_length=8, max_length=128)]
 
 
 class UserCreate(RequestModel):

@@ -9,7 +9,7 @@ from app.services.lookup import get_one, still_there
 from app.services.paging import Page, PageRequest, fetch_page
 
 
-def readable_items(actor: User) -> Select[tuple[Item]]:
+def readable_items(actor: User) -> Select[Item]:
     """Every item query starts here, so none can forget the owner check."""
     stmt = select(Item)
     if not actor.is_superuser:

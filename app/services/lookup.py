@@ -16,7 +16,7 @@ ModelT = TypeVar("ModelT", bound=Base)
 MAX_ID = 2**63 - 1
 
 
-def get_one(db: Session, stmt: Select[tuple[ModelT]], model: type[ModelT], id_: int) -> ModelT:
+def get_one(db: Session, stmt: Select[ModelT], model: type[ModelT], id_: int) -> ModelT:
     """The row of `stmt` with this id, or NotFound (ids past 64 bits cannot exist)."""
     if not 0 < id_ <= MAX_ID:
         raise NotFound(f"{model.__name__} not found")

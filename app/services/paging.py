@@ -27,7 +27,7 @@ class Page(Generic[ModelT]):
 
 def fetch_page(
     db: Session,
-    stmt: Select[tuple[ModelT]],
+    stmt: Select[ModelT],
     id_column: Any,
     page: PageRequest,
     options: Sequence[ORMOption] = (),
