@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, select
 from sqlalchemy.orm import Session
 
-from app.models import User
 from app.db.drivers import sync_url
-from tests.databases import fresh_database
+from app.models import User
+from app.testing.databases import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 

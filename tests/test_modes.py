@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
 
 from app.core.blocking import off_the_loop
-from app.db.drivers import is_async, sync_url
 from app.db.database import Database
+from app.db.drivers import is_async, sync_url
 from app.db.session import build_engine, make_session_factory
 from app.models import Hero, Team
-from tests.asyncmode import ASYNC_MODE
-from tests.factories import HeroFactory, TeamFactory
+from app.testing.asyncmode import ASYNC_MODE
+from app.testing.factories import HeroFactory, TeamFactory
 
 
 @pytest.mark.parametrize(

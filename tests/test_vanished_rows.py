@@ -10,7 +10,13 @@ from app.schemas.team import TeamUpdate
 from app.schemas.user import UserUpdate
 from app.services import heroes, items, teams, users
 from app.services.errors import NotFound
-from tests.factories import TEST_BCRYPT_ROUNDS, HeroFactory, ItemFactory, TeamFactory, UserFactory
+from app.testing.factories import (
+    TEST_BCRYPT_ROUNDS,
+    HeroFactory,
+    ItemFactory,
+    TeamFactory,
+    UserFactory,
+)
 
 
 def _delete_behind_the_orms_back(db: Session, row: object) -> None:

@@ -13,8 +13,8 @@ from app.db.database import Database
 from app.db.drivers import sync_url
 from app.db.session import build_engine, get_analytics_db, make_session_factory
 from app.models import Hero, Item, Team, User
-from tests.clients import databases_from
-from tests.databases import dead_database_url, dispose, fresh_database, sync_view
+from app.testing.clients import databases_from
+from app.testing.databases import dead_database_url, dispose, fresh_database, sync_view
 
 URL = "/api/v1/analytics/summary"
 

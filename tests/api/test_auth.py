@@ -4,7 +4,7 @@ import jwt
 import pytest
 
 from app.core.security import password_fingerprint
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from app.testing.factories import DEFAULT_PASSWORD, UserFactory
 
 TOKEN = "/api/v1/auth/token"
 ME = "/api/v1/users/me"

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from tests.factories import HeroFactory, TeamFactory
+from app.testing.factories import HeroFactory, TeamFactory
 
 TEAMS = "/api/v1/teams"
 HEROES = "/api/v1/heroes"

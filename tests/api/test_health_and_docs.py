@@ -5,9 +5,9 @@ import pytest
 from app.db.database import Database
 from app.db.session import build_engine, get_db, make_session_factory
 from app.main import create_app
-from tests.clients import app_client, databases_from
-from tests.databases import dead_database_url, dispose
-from tests.factories import DEFAULT_PASSWORD
+from app.testing.clients import app_client, databases_from
+from app.testing.databases import dead_database_url, dispose
+from app.testing.factories import DEFAULT_PASSWORD
 
 LEAK_MARKERS = ("Traceback", "sqlalchemy", "SELECT", "OperationalError", "psycopg2")
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")

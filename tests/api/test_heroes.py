@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.factories import HeroFactory, TeamFactory
+from app.testing.factories import HeroFactory, TeamFactory
 
 HEROES = "/api/v1/heroes"
 MISSING_ID = 2**62

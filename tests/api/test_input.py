@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tests.factories import DEFAULT_PASSWORD, HeroFactory, ItemFactory, TeamFactory
+from app.testing.factories import DEFAULT_PASSWORD, HeroFactory, ItemFactory, TeamFactory
 
 MIB = 1024 * 1024
 TEAMS = "/api/v1/teams"

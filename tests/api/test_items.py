@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.factories import ItemFactory, UserFactory
+from app.testing.factories import ItemFactory, UserFactory
 
 ITEMS = "/api/v1/items"
 MISSING_ID = 2**62

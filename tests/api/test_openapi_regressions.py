@@ -2,7 +2,7 @@
 
 import json
 
-from tests.factories import TeamFactory
+from app.testing.factories import TeamFactory
 
 MAX_BIGINT = 2**63 - 1
 

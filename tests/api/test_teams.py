@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.factories import HeroFactory, TeamFactory
+from app.testing.factories import HeroFactory, TeamFactory
 
 TEAMS = "/api/v1/teams"
 MISSING_ID = 2**62

@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Item, User
-from tests.factories import ItemFactory, UserFactory
+from app.testing.factories import ItemFactory, UserFactory
 
 USERS = "/api/v1/users"
 USER_FIELDS = {

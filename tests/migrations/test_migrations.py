@@ -3,15 +3,15 @@
 from collections.abc import Iterator
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from alembic import command
 from app.db import migrate
 from app.db.base import Base
 from app.db.drivers import sync_url
-from tests.databases import fresh_database
+from app.testing.databases import fresh_database
 
 
 @pytest.fixture

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+
 from app.core.config import Settings
 from app.db.database import Database
 from app.db.session import get_analytics_db, get_db
 from app.main import create_app
-from tests.clients import AppClient, app_client, one_database
+from app.testing.clients import AppClient, app_client, one_database
 
 
 @pytest.fixture

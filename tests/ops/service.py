@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.databases import fresh_database
+from app.testing.databases import fresh_database
 from tests.live import LiveServer, live_server
 
 

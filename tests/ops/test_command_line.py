@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from app.__main__ import main
 from app.core.security import verify_password
 from app.db import migrate
-from app.models import Hero, Item, Team, User
 from app.db.drivers import sync_url
-from tests.databases import fresh_database
+from app.models import Hero, Item, Team, User
+from app.testing.databases import fresh_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("migrate", "create-superuser", "openapi", "seed")

@@ -6,7 +6,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.api.metrics import HttpMetrics
-from tests.databases import sync_view
+from app.testing.databases import sync_view
 from tests.ops.service import service
 
 

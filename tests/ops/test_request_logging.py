@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
-from tests.factories import DEFAULT_PASSWORD
+from app.testing.factories import DEFAULT_PASSWORD
 from tests.ops.service import service
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")

@@ -4,7 +4,7 @@ import statistics
 import time
 
 from app.core.security import hash_password
-from tests.factories import UserFactory
+from app.testing.factories import UserFactory
 
 # Costly enough that hashing, not the database lookup, dominates a login.
 ROUNDS = 10

@@ -21,8 +21,8 @@ from app.db.session import build_engine, get_db, make_session_factory
 from app.main import create_app
 from app.models import Team, User
 from app.services.auth import issue_token
-from tests.clients import databases_from
-from tests.databases import dispose, fresh_database
+from app.testing.clients import databases_from
+from app.testing.databases import dispose, fresh_database
 from tests.live import free_port, live_server, register_and_login
 
 POOL_SIZE, MAX_OVERFLOW, POOL_TIMEOUT = 2, 1, 1.0

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.db.drivers import sync_url
 from app.models import Team, User
-from tests.databases import fresh_database
+from app.testing.databases import fresh_database
 from tests.live import LiveServer, live_server, register_and_login
 
 CONTENDERS = 30

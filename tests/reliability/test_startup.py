@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from app.db.migrate import migration_lock
-from tests.databases import fresh_database
+from app.testing.databases import fresh_database
 from tests.live import LiveServer
 
 INSTANCES = 3

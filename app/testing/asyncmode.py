@@ -2,12 +2,12 @@
 
 In async mode the app's sessions sit on asyncpg or aiosqlite connections, which
 belong to the event loop that opened them. The test must share the app's
-connection (the SAVEPOINT pattern in conftest), yet factories and assertions are
+connection (the SAVEPOINT pattern in fixtures.py), yet factories and assertions are
 plain sync code. So every test, with its fixtures and teardown, runs inside
 SQLAlchemy's `greenlet_spawn` on one loop kept for the whole run: sync code there
 does its I/O through `await_`, exactly as services do inside
 `AsyncSession.run_sync`, and requests reach the app on that same loop
-(tests/clients.py). In sync mode none of this is used.
+(clients.py). In sync mode none of this is used.
 """
 
 import asyncio

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util.concurrency import await_
 
 from app.db.drivers import sync_url
-from tests.asyncmode import ASYNC_MODE
+from app.testing.asyncmode import ASYNC_MODE
 
 
 def sqlite_url(path: Path) -> str:
