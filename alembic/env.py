@@ -10,6 +10,9 @@ from alembic.operations import ops
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import DefaultClause
+from sqlalchemy.sql import functions
+from sqlalchemy.sql.elements import False_, True_
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.core.config import get_settings
@@ -30,14 +33,22 @@ def _url() -> str:
     return sync_url(url).render_as_string(hide_password=False)
 
 
+# Server defaults as the models write them; Alembic would render them compiled for the
+# database at hand (`(CURRENT_TIMESTAMP)`, `'1'`), which the other database may refuse.
+_PORTABLE_DEFAULTS = {functions.now: "sa.func.now()", True_: "sa.true()", False_: "sa.false()"}
+
+
 def render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
-    """Render the project's own column types (UTCDateTime) with the import they need;
-    Alembic's default writes `app.db.base.UTCDateTime()` and imports nothing."""
+    """Render the project's own column types (UTCDateTime) with the import they need
+    (Alembic's default writes `app.db.base.UTCDateTime()` and imports nothing), and
+    server defaults so that the revision runs on SQLite and PostgreSQL alike."""
     module = type(obj).__module__
     if kind == "type" and module.split(".")[0] == "app":
         name = type(obj).__name__
         autogen_context.imports.add(f"from {module} import {name}")
         return repr(obj)
+    if kind == "server_default" and isinstance(obj, DefaultClause):
+        return _PORTABLE_DEFAULTS.get(type(obj.arg), False)
     return False
 
 
