@@ -157,3 +157,24 @@ def test_stamp_on_an_empty_database_says_to_migrate(database_url, sync_engine):
         "error: the database is empty: run `python -m app migrate` to create it"
     ]
     assert inspect(sync_engine).get_table_names() == []
+
+
+def test_stamp_finds_an_expression_index_that_lost_its_uniqueness(create_all_url, sync_engine):
+    with sync_engine.begin() as conn:
+        conn.execute(text("DROP INDEX uq_users_username_lower"))
+        conn.execute(text("CREATE INDEX uq_users_username_lower ON users (lower(username))"))
+
+    result = run_cli("stamp", database_url=create_all_url)
+
+    assert result.returncode == 1
+    assert sorted(result.stderr.splitlines()[1:]) == [
+        "  index uq_users_username_lower on users: in the database, not in the models",
+        "  index uq_users_username_lower on users: in the models, missing from the database",
+    ]
+
+
+def test_stamp_explains_itself():
+    result = run_cli("stamp", "--help", database_url="sqlite://")
+
+    assert result.returncode == 0
+    assert "stamp it at the newest revision" in " ".join(result.stdout.split())
