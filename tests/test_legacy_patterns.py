@@ -25,7 +25,7 @@ def test_touching_a_relationship_nobody_loaded_raises(db, hero_id):
     hero = db.get(Hero, hero_id)
 
     with pytest.raises(InvalidRequestError, match="'Hero.team' is not available due to lazy="):
-        hero.team
+        hero.team  # noqa: B018  (the attribute access is what raises)
 
 
 def test_loading_the_relationship_with_the_row_fixes_it(db, hero_id, sql_statements):
