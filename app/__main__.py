@@ -1,4 +1,5 @@
-"""Command line for operators: `python -m app migrate | create-superuser | openapi | seed`."""
+"""Command line for operators: `python -m app migrate | stamp | create-superuser | openapi |
+seed`."""
 
 import argparse
 import getpass
@@ -24,8 +25,30 @@ def _migrate(args: argparse.Namespace) -> None:
         # Offline mode: print the SQL for a DBA instead of running it.
         command.upgrade(migrate.alembic_config(url), args.revision, sql=True)
     else:
-        migrate.upgrade(url, args.revision)
+        try:
+            migrate.upgrade(url, args.revision)
+        except migrate.NotUnderAlembic as exc:
+            raise SystemExit(f"error: {exc}") from None
         print(f"database at {args.revision}")
+
+
+def _stamp(args: argparse.Namespace) -> None:
+    import app.models  # noqa: F401  (registers every table on Base.metadata)
+    from app.db.adopt import CannotAdopt, adopt
+    from app.db.base import Base
+
+    try:
+        adopted = adopt(get_settings().database_url, Base.metadata)
+    except CannotAdopt as exc:
+        lines = [f"error: {exc.summary}", *(f"  {line}" for line in exc.details)]
+        raise SystemExit("\n".join(lines)) from None
+    if adopted.already:
+        print(
+            f"database already under Alembic, at {adopted.revision}; nothing to stamp "
+            "(`python -m app migrate` upgrades it)"
+        )
+    else:
+        print(f"database matches the models; stamped at {adopted.revision}")
 
 
 def _read_password() -> str:
@@ -132,6 +155,15 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("revision", nargs="?", default="head", help="target (default: head)")
     migrate.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
     migrate.set_defaults(handler=_migrate)
+
+    stamp = commands.add_parser(
+        "stamp",
+        help="adopt a database built without Alembic (create_all)",
+        description="Check that the database's schema matches the models, as `alembic "
+        "check` would, and stamp it at the newest revision; if it differs, list the "
+        "differences and change nothing.",
+    )
+    stamp.set_defaults(handler=_stamp)
 
     superuser = commands.add_parser("create-superuser", help="create a superuser")
     superuser.add_argument("--username", required=True)

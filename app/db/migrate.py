@@ -10,7 +10,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, text
+from alembic.util import CommandError
+from sqlalchemy import Connection, create_engine, inspect, text
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
@@ -71,7 +72,8 @@ def migration_lock(url: URL) -> Iterator[Connection]:
         engine.dispose()
 
 
-def _current_revision(conn: Connection) -> str | None:
+def current_revision_on(conn: Connection) -> str | None:
+    """The revision of the database on `conn`; leaves no transaction open."""
     revision = MigrationContext.configure(conn).get_current_revision()
     conn.commit()
     return revision
@@ -87,17 +89,40 @@ def current_revision(url: str) -> str | None:
     engine = create_engine(sync_url(url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            return _current_revision(conn)
+            return current_revision_on(conn)
     finally:
         engine.dispose()
+
+
+class NotUnderAlembic(CommandError):
+    """Tables exist but Alembic has never run here (a `create_all` database, say)."""
+
+    def __init__(self, tables: list[str]) -> None:
+        shown = ", ".join(tables[:3]) + (", ..." if len(tables) > 3 else "")
+        super().__init__(
+            f"the database has tables ({shown}) but no Alembic version: "
+            "run `python -m app stamp` to check it against the models and adopt it"
+        )
+
+
+def unversioned_tables(conn: Connection) -> list[str]:
+    """The tables of a database Alembic has never run on (none when it has)."""
+    if current_revision_on(conn) is not None:
+        return []
+    tables = sorted(set(inspect(conn).get_table_names()) - {"alembic_version"})
+    conn.commit()
+    return tables
 
 
 def upgrade(url: str, revision: str = "head") -> bool:
     """Run `alembic upgrade` under the lock; True if this call changed the schema."""
     with migration_lock(sync_url(url)) as conn:
-        before = _current_revision(conn)
+        # Else the first CREATE TABLE fails, as a bare "table users already exists".
+        if tables := unversioned_tables(conn):
+            raise NotUnderAlembic(tables)
+        before = current_revision_on(conn)
         command.upgrade(alembic_config(url, conn), revision)
-        after = _current_revision(conn)
+        after = current_revision_on(conn)
     if before == after:
         logger.info("database schema already at %s", after)
         return False
