@@ -58,8 +58,8 @@ class BaseFactory(SQLAlchemyModelFactory):
         # The session of the test running now, never one kept from an earlier test.
         if _session is None:
             raise NoTestSession(
-                f"{cls.__name__} needs the test's database session: "
-                f"request the `db` fixture in this test (def test_...(db, ...))"
+                f"{cls.__name__} needs the test's database session: request the `db` "
+                f"fixture in the test, or in the fixture that uses {cls.__name__}"
             )
         if cls._meta.sqlalchemy_get_or_create:
             return cls._get_or_create(model_class, _session, args, kwargs)
