@@ -7,6 +7,7 @@ failure into the domain error the service named for it, never a 500.
 """
 
 import re
+from collections.abc import Mapping
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +41,7 @@ def constraint_name(exc: IntegrityError) -> str | None:
     return None
 
 
-def _error_for(exc: IntegrityError, violations: dict[str, DomainError]) -> DomainError | None:
+def _error_for(exc: IntegrityError, violations: Mapping[str, DomainError]) -> DomainError | None:
     name = constraint_name(exc)
     if name is not None:
         return violations.get(name)
@@ -54,7 +55,7 @@ def _error_for(exc: IntegrityError, violations: dict[str, DomainError]) -> Domai
 
 def commit(
     db: Session,
-    violations: dict[str, DomainError] | None = None,
+    violations: Mapping[str, DomainError] | None = None,
     *,
     row: type[Base] | None = None,
 ) -> None:
