@@ -3,6 +3,7 @@
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.core.casefold import caseless_key
 from app.core.security import hash_password
 from app.models import User
 from app.schemas.user import UserCreate, UserUpdate
@@ -22,7 +23,7 @@ def _taken_value(
     others = select(User.id)
     if exclude_id is not None:
         others = others.where(User.id != exclude_id)
-    if email is not None and db.scalar(others.where(User.email == email)) is not None:
+    if email is not None and db.scalar(others.where(User.email_key == caseless_key(email))):
         return EMAIL_TAKEN
     if username is not None:
         same_name = others.where(func.lower(User.username) == username.lower())
@@ -36,6 +37,7 @@ def _commit(db: Session) -> None:
     deleted meanwhile is NotFound."""
     email_taken, username_taken = Conflict(EMAIL_TAKEN), Conflict(USERNAME_TAKEN)
     violations = {
+        "uq_users_email_key": email_taken,
         "uq_users_email": email_taken,
         "uq_users_username_lower": username_taken,
     }
@@ -49,8 +51,8 @@ def get_user(db: Session, *, user_id: int) -> User:
 
 def get_user_by_login(db: Session, *, login: str) -> User | None:
     """The user whose username or email matches `login`, in any letter case."""
-    login = login.lower()
-    stmt = select(User).where((User.email == login) | (func.lower(User.username) == login))
+    by_email = User.email_key == caseless_key(login)
+    stmt = select(User).where(by_email | (func.lower(User.username) == login.lower()))
     return db.scalars(stmt).first()
 
 
