@@ -3,12 +3,12 @@
 from collections.abc import Iterator
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.util import CommandError
 from sqlalchemy import create_engine, inspect, text
 
+from alembic import command
 from app.db import migrate
 from app.db.base import Base
 from app.db.drivers import sync_url
@@ -65,11 +65,11 @@ def _add_users_at_0001(url: str, *emails: str) -> None:
     engine = create_engine(sync_url(url))
     try:
         with engine.begin() as conn:
+            insert = text(
+                "INSERT INTO users (username, email, hashed_password) VALUES (:u, :e, 'x')"
+            )
             for n, email in enumerate(emails):
-                conn.execute(
-                    text("INSERT INTO users (username, email, hashed_password) VALUES (:u, :e, 'x')"),
-                    {"u": f"user{n}", "e": email},
-                )
+                conn.execute(insert, {"u": f"user{n}", "e": email})
     finally:
         engine.dispose()
 
@@ -85,7 +85,9 @@ def _email_keys(url: str) -> dict[str, str]:
 
 def test_0002_backfills_the_case_folded_email_keys(empty_database_url):
     migrate.upgrade(empty_database_url, "0001")
-    _add_users_at_0001(empty_database_url, "straße@example.com", "ﬀ@example.com", "ada@example.com")
+    _add_users_at_0001(
+        empty_database_url, "straße@example.com", "ﬀ@example.com", "ada@example.com"
+    )
 
     migrate.upgrade(empty_database_url)
 
