@@ -199,6 +199,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from alembic.util import CommandError
+
     from app.services.errors import DomainError
 
     args = _parser().parse_args(argv)
@@ -214,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except DomainError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    except CommandError as exc:
+        # A migration that refuses the data it found says why and what to do.
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -13,6 +13,7 @@ from sqlalchemy.pool import NullPool
 from app.core.config import Settings, get_settings
 from app.db.database import ConnectionSlots, Database
 from app.db.drivers import is_async, sync_url
+from app.db.sqlite_functions import use_unicode_lower
 
 
 def _make_sqlite_transactional(engine: Engine, *, read_only: bool) -> None:
@@ -82,10 +83,12 @@ def build_engine(
         async_engine = create_async_engine(parsed, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             _make_sqlite_transactional(async_engine.sync_engine, read_only=read_only)
+            use_unicode_lower(async_engine.sync_engine)
         return async_engine
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _make_sqlite_transactional(engine, read_only=read_only)
+        use_unicode_lower(engine)
     return engine
 
 

@@ -1,4 +1,5 @@
-"""Reporting: counts computed by the database, two statements whatever the data size."""
+"""Reporting: counts computed by the database, two statements whatever the data size,
+both reading one snapshot."""
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -11,8 +12,26 @@ def _count(model: type, *where: object) -> object:
     return select(func.count()).select_from(model).where(*where).scalar_subquery()  # type: ignore[arg-type]
 
 
+def _one_snapshot(db: Session) -> None:
+    """Make the session's transaction read one snapshot of the database.
+
+    PostgreSQL's default, READ COMMITTED, gives each statement a snapshot of its
+    own: a hero added or a team removed between the two statements made totals and
+    per-team rows disagree. REPEATABLE READ reads one snapshot for the whole
+    transaction; the analytics connections are READ ONLY already (their
+    default_transaction_read_only), so it can never fail to serialise. (Not
+    `postgresql_readonly`: resetting it on check-in makes psycopg2 begin READ
+    WRITE, overriding that default.) SQLite needs nothing: a read transaction
+    already sees one state of the file."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def summary(db: Session) -> Summary:
-    """Totals and heroes per team (teams with none included), from aggregate queries."""
+    """Totals and heroes per team (teams with none included), from aggregate queries
+    that agree with each other: teams == len(heroes_per_team) and heroes ==
+    heroes_without_team + their sum, whatever is written meanwhile."""
+    _one_snapshot(db)
     totals = db.execute(
         select(
             _count(User),

@@ -1,13 +1,13 @@
 """Heroes, always read together with their team (one joined statement)."""
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from app.models import Hero, Team
 from app.schemas.hero import HeroCreate, HeroUpdate
+from app.services.commit import commit, delete_row
 from app.services.errors import InvalidReference
-from app.services.lookup import MAX_ID, get_one, still_there
+from app.services.lookup import MAX_ID, get_one
 from app.services.paging import Page, PageRequest, fetch_page
 
 # Every hero read carries its team; declared once so no query forgets it.
@@ -23,13 +23,10 @@ def _team_or_invalid(db: Session, team_id: int | None) -> Team | None:
     return team
 
 
-def _commit_reference(db: Session, team_id: int | None) -> None:
-    try:
-        db.commit()
-    except IntegrityError as exc:
-        # The only constraint a hero write can break: its team vanished meanwhile.
-        db.rollback()
-        raise InvalidReference(f"Team {team_id} does not exist") from exc
+def _commit(db: Session, team_id: int | None) -> None:
+    # The only constraint a hero write can break: its team vanished meanwhile.
+    missing_team = InvalidReference(f"Team {team_id} does not exist")
+    commit(db, {"fk_heroes_team_id_teams": missing_team}, row=Hero)
 
 
 def get_hero(db: Session, *, hero_id: int) -> Hero:
@@ -64,23 +61,23 @@ def create_hero(db: Session, *, hero_in: HeroCreate) -> Hero:
     team = _team_or_invalid(db, hero_in.team_id)
     hero = Hero(**hero_in.model_dump(exclude={"team_id"}), team=team)
     db.add(hero)
-    _commit_reference(db, hero_in.team_id)
+    _commit(db, hero_in.team_id)
     return hero
 
 
 def update_hero(db: Session, *, hero: Hero, hero_in: HeroUpdate) -> Hero:
     """Apply the fields sent; team_id null leaves the team."""
     changes = hero_in.model_dump(exclude_unset=True)
+    team_id = hero.team_id
     if "team_id" in changes:
-        hero.team = _team_or_invalid(db, changes.pop("team_id"))
+        team_id = changes.pop("team_id")
+        hero.team = _team_or_invalid(db, team_id)
     for field, value in changes.items():
         setattr(hero, field, value)
-    with still_there(db, Hero):
-        _commit_reference(db, hero.team_id)
+    _commit(db, team_id)
     return hero
 
 
 def delete_hero(db: Session, *, hero: Hero) -> None:
-    """Remove the hero."""
-    db.delete(hero)
-    db.commit()
+    """Remove the hero; NotFound if a concurrent request removed it first."""
+    delete_row(db, hero)

@@ -5,7 +5,10 @@ from sqlalchemy.orm import Session
 
 from app.models import Item, User
 from app.schemas.item import ItemCreate, ItemUpdate
-from app.services.lookup import get_one, still_there
+from app.services.auth import INVALID_TOKEN
+from app.services.commit import commit, delete_row
+from app.services.errors import NotAuthenticated
+from app.services.lookup import get_one
 from app.services.paging import Page, PageRequest, fetch_page
 
 
@@ -36,7 +39,9 @@ def create_item(db: Session, *, owner: User, item_in: ItemCreate) -> Item:
     """A new item owned by `owner`."""
     item = Item(**item_in.model_dump(), owner_id=owner.id)
     db.add(item)
-    db.commit()
+    # The owner is the caller: if a concurrent request deleted them after their
+    # token was checked, they are no longer anyone, as their next request would say.
+    commit(db, {"fk_items_owner_id_users": NotAuthenticated(INVALID_TOKEN)})
     return item
 
 
@@ -44,12 +49,10 @@ def update_item(db: Session, *, item: Item, item_in: ItemUpdate) -> Item:
     """Apply the fields sent."""
     for field, value in item_in.model_dump(exclude_unset=True).items():
         setattr(item, field, value)
-    with still_there(db, Item):
-        db.commit()
+    commit(db, row=Item)
     return item
 
 
 def delete_item(db: Session, *, item: Item) -> None:
-    """Remove the item."""
-    db.delete(item)
-    db.commit()
+    """Remove the item; NotFound if a concurrent request removed it first."""
+    delete_row(db, item)

@@ -1,12 +1,9 @@
 """Fetching one row by id, the same way for every resource."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from app.db.base import Base
 from app.services.errors import NotFound
@@ -28,14 +25,3 @@ def get_one(db: Session, stmt: Select[ModelT], model: type[ModelT], id_: int) ->
 
 def get_by_id(db: Session, model: type[ModelT], id_: int) -> ModelT:
     return get_one(db, select(model), model, id_)
-
-
-@contextmanager
-def still_there(db: Session, model: type[Base]) -> Iterator[None]:
-    """Around the commit of an update: NotFound if another request deleted the row
-    after this one read it (the UPDATE matches nothing and the ORM says so)."""
-    try:
-        yield
-    except StaleDataError as exc:
-        db.rollback()
-        raise NotFound(f"{model.__name__} not found") from exc

@@ -1,25 +1,21 @@
 """Teams: unique names, and a roster loaded with one extra statement."""
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import Team
 from app.schemas.team import TeamCreate, TeamUpdate
+from app.services.commit import commit, delete_row
 from app.services.errors import Conflict
-from app.services.lookup import get_by_id, get_one, still_there
+from app.services.lookup import get_by_id, get_one
 from app.services.paging import Page, PageRequest, fetch_page
 
 NAME_TAKEN = "Team name already exists"
 
 
-def _commit_unique(db: Session) -> None:
-    try:
-        db.commit()
-    except IntegrityError as exc:
-        # The only unique value is the name; a racing request may have won it.
-        db.rollback()
-        raise Conflict(NAME_TAKEN) from exc
+def _commit(db: Session) -> None:
+    # The only unique value is the name; a racing request may have won it.
+    commit(db, {"uq_teams_name": Conflict(NAME_TAKEN)}, row=Team)
 
 
 def _name_taken(db: Session, name: str, exclude_id: int | None = None) -> bool:
@@ -53,7 +49,7 @@ def create_team(db: Session, *, team_in: TeamCreate) -> Team:
         raise Conflict(NAME_TAKEN)
     team = Team(**team_in.model_dump())
     db.add(team)
-    _commit_unique(db)
+    _commit(db)
     return team
 
 
@@ -64,12 +60,11 @@ def update_team(db: Session, *, team: Team, team_in: TeamUpdate) -> Team:
         raise Conflict(NAME_TAKEN)
     for field, value in changes.items():
         setattr(team, field, value)
-    with still_there(db, Team):
-        _commit_unique(db)
+    _commit(db)
     return team
 
 
 def delete_team(db: Session, *, team: Team) -> None:
-    """Remove the team; the database detaches its heroes (team_id becomes NULL)."""
-    db.delete(team)
-    db.commit()
+    """Remove the team; the database detaches its heroes (team_id becomes NULL).
+    NotFound if a concurrent request removed it first."""
+    delete_row(db, team)

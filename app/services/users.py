@@ -1,14 +1,15 @@
 """Users: registration, changes and removal, with uniqueness enforced by the database."""
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core.casefold import caseless_key
 from app.core.security import hash_password
 from app.models import User
 from app.schemas.user import UserCreate, UserUpdate
+from app.services.commit import commit, delete_row
 from app.services.errors import Conflict, PermissionDenied
-from app.services.lookup import get_by_id, still_there
+from app.services.lookup import get_by_id
 from app.services.paging import Page, PageRequest, fetch_page
 
 EMAIL_TAKEN = "Email already registered"
@@ -22,7 +23,7 @@ def _taken_value(
     others = select(User.id)
     if exclude_id is not None:
         others = others.where(User.id != exclude_id)
-    if email is not None and db.scalar(others.where(User.email == email)) is not None:
+    if email is not None and db.scalar(others.where(User.email_key == caseless_key(email))):
         return EMAIL_TAKEN
     if username is not None:
         same_name = others.where(func.lower(User.username) == username.lower())
@@ -31,14 +32,16 @@ def _taken_value(
     return None
 
 
-def _commit_unique(db: Session, user: User, *, email: str | None, username: str | None) -> None:
-    """Commit; a unique violation (even one lost in a race) becomes Conflict."""
-    try:
-        db.commit()
-    except IntegrityError as exc:
-        db.rollback()
-        taken = _taken_value(db, email=email, username=username, exclude_id=user.id)
-        raise Conflict(taken or "User already exists") from exc
+def _commit(db: Session) -> None:
+    """Commit; a unique value taken meanwhile by a racing request is Conflict, a user
+    deleted meanwhile is NotFound."""
+    email_taken, username_taken = Conflict(EMAIL_TAKEN), Conflict(USERNAME_TAKEN)
+    violations = {
+        "uq_users_email_key": email_taken,
+        "uq_users_email": email_taken,
+        "uq_users_username_lower": username_taken,
+    }
+    commit(db, violations, row=User)
 
 
 def get_user(db: Session, *, user_id: int) -> User:
@@ -48,8 +51,8 @@ def get_user(db: Session, *, user_id: int) -> User:
 
 def get_user_by_login(db: Session, *, login: str) -> User | None:
     """The user whose username or email matches `login`, in any letter case."""
-    login = login.lower()
-    stmt = select(User).where((User.email == login) | (func.lower(User.username) == login))
+    by_email = User.email_key == caseless_key(login)
+    stmt = select(User).where(by_email | (func.lower(User.username) == login.lower()))
     return db.scalars(stmt).first()
 
 
@@ -76,7 +79,7 @@ def create_user(
         is_superuser=is_superuser,
     )
     db.add(user)
-    _commit_unique(db, user, email=user.email, username=user.username)
+    _commit(db)
     return user
 
 
@@ -95,15 +98,14 @@ def update_user(
         raise Conflict(taken)
     for field, value in changes.items():
         setattr(user, field, value)
-    with still_there(db, User):
-        _commit_unique(db, user, email=email, username=username)
+    _commit(db)
     return user
 
 
 def delete_user(db: Session, *, user: User) -> None:
-    """Remove the user; the database removes their items with them."""
-    db.delete(user)
-    db.commit()
+    """Remove the user; the database removes their items with them. NotFound if a
+    concurrent request removed them first."""
+    delete_row(db, user)
 
 
 def authorize_self_or_superuser(*, actor: User, user_id: int) -> None:

@@ -63,6 +63,18 @@ def test_login_with_username_or_email_in_any_case(client, login_name):
     assert body["access_token"]
 
 
+@pytest.mark.parametrize("registered, login_name", [
+    ("straße@example.com", "STRASSE@EXAMPLE.COM"),
+    ("strasse@example.com", "Straße@example.com"),
+    ("ς@example.com", "Σ@example.com"),
+    ("ﬀ@example.com", "ff@example.com"),
+])
+def test_login_with_email_under_unicode_case_folding(client, registered, login_name):
+    UserFactory(username="folded", email=registered)
+
+    assert login(client, login_name, DEFAULT_PASSWORD).status_code == 200
+
+
 def test_login_token_names_the_user_and_lasts_an_hour(client, settings):
     bob = UserFactory(username="bob")
 

@@ -405,3 +405,20 @@ def test_listing_heroes_costs_the_same_statements_for_3_or_33_heroes(
     assert with_33_heroes == with_3_heroes
     assert with_33_heroes <= 4
     assert len(client.get(HEROES, params={"limit": 100}, headers=user_headers).json()) == 33
+
+
+@pytest.mark.parametrize(("search", "found"), [
+    ("élan", ["ÉLAN", "Élan Vital"]),
+    ("ÉLAN", ["ÉLAN", "Élan Vital"]),
+    ("ωmega", ["ΩMEGA"]),
+    ("σίσυφοσ", ["ΣΊΣΥΦΟΣ"]),  # letter by letter, as PostgreSQL's lower(): no final ς
+    ("istanbul", ["İSTANBUL"]),
+    ("strasse", []),  # lower case, not case folding: ß is not ss on either database
+])
+def test_list_heroes_name_filter_ignores_case_beyond_ascii(client, user_headers, search, found):
+    for name in ("ÉLAN", "Élan Vital", "Elan", "ΩMEGA", "ΣΊΣΥΦΟΣ", "İSTANBUL", "Straße"):
+        HeroFactory(name=name)
+
+    response = client.get(HEROES, params={"name": search}, headers=user_headers)
+
+    assert listed_names(response) == found

@@ -1,5 +1,5 @@
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.models import Item, User
 from app.testing.factories import ItemFactory, UserFactory
@@ -137,6 +137,51 @@ def test_register_taken_email_in_any_case_is_409(client, db, attempt):
     assert response.status_code == 409
     assert response.json() == {"detail": "Email already registered"}
     assert count_users(db) == 1
+
+
+# Letters that lower() leaves apart and Unicode case folding joins.
+FOLDED_EMAILS = [
+    ("straße@example.com", "STRASSE@example.com"),
+    ("strasse@example.com", "Straße@example.com"),
+    ("ς@example.com", "σ@example.com"),
+    ("ﬀ@example.com", "FF@example.com"),
+    ("é@example.com", "e\u0301@example.com"),  # composed and decomposed accent
+]
+
+
+@pytest.mark.parametrize("first, second", FOLDED_EMAILS)
+def test_register_email_taken_under_unicode_case_folding_is_409(client, db, first, second):
+    assert client.post(USERS, json=new_user(username="first", email=first)).status_code == 201
+
+    response = client.post(USERS, json=new_user(username="second", email=second))
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Email already registered"}
+    assert count_users(db) == 1
+
+
+@pytest.mark.parametrize("taken, attempt", FOLDED_EMAILS)
+def test_update_to_an_email_taken_under_unicode_case_folding_is_409(
+    client, db, user, user_headers, taken, attempt
+):
+    UserFactory(email=taken)
+
+    response = client.patch(f"{USERS}/{user.id}", json={"email": attempt}, headers=user_headers)
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "Email already registered"}
+
+
+def test_user_may_respell_their_own_email_under_case_folding(client, db, user_headers, user):
+    db.execute(update(User).where(User.id == user.id).values(
+        email="straße@example.com", email_key="strasse@example.com"))
+
+    response = client.patch(
+        f"{USERS}/{user.id}", json={"email": "STRASSE@example.com"}, headers=user_headers
+    )
+
+    assert response.status_code == 200
+    assert response.json()["email"] == "strasse@example.com"
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from alembic.util import CommandError
+from sqlalchemy import create_engine, inspect, text
 
 from alembic import command
 from app.db import migrate
@@ -55,3 +56,64 @@ def test_upgrade_twice_is_a_no_op(empty_database_url):
     migrate.upgrade(empty_database_url)
     migrate.upgrade(empty_database_url)
     assert _tables(empty_database_url) == set(Base.metadata.tables)
+
+
+def _add_users_at_0001(url: str, *emails: str) -> None:
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.begin() as conn:
+            insert = text(
+                "INSERT INTO users (username, email, hashed_password) VALUES (:u, :e, 'x')"
+            )
+            for n, email in enumerate(emails):
+                conn.execute(insert, {"u": f"user{n}", "e": email})
+    finally:
+        engine.dispose()
+
+
+def _email_keys(url: str) -> dict[str, str]:
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(text("SELECT email, email_key FROM users")).all())
+    finally:
+        engine.dispose()
+
+
+def test_0002_backfills_the_case_folded_email_keys(empty_database_url):
+    migrate.upgrade(empty_database_url, "0001")
+    _add_users_at_0001(
+        empty_database_url, "straße@example.com", "ﬀ@example.com", "ada@example.com"
+    )
+
+    migrate.upgrade(empty_database_url)
+
+    assert _email_keys(empty_database_url) == {
+        "straße@example.com": "strasse@example.com",
+        "ﬀ@example.com": "ff@example.com",
+        "ada@example.com": "ada@example.com",
+    }
+    assert migrate.current_revision(empty_database_url) == migrate.head_revision()
+
+
+def test_0002_stops_on_emails_that_fold_together_and_changes_nothing(empty_database_url):
+    migrate.upgrade(empty_database_url, "0001")
+    _add_users_at_0001(empty_database_url, "straße@example.com", "ada@example.com",
+                       "strasse@example.com")
+
+    with pytest.raises(CommandError) as refused:
+        migrate.upgrade(empty_database_url)
+
+    message = str(refused.value)
+    assert "user 1 <straße@example.com> = user 3 <strasse@example.com>" in message
+    assert "change all but one" in message and "nothing was changed" in message
+    assert migrate.current_revision(empty_database_url) == "0001"
+    assert "email_key" not in {c["name"] for c in _columns(empty_database_url, "users")}
+
+
+def _columns(url: str, table: str) -> list[dict]:
+    engine = create_engine(sync_url(url))
+    try:
+        return inspect(engine).get_columns(table)
+    finally:
+        engine.dispose()
