@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from app.db import migrate
 from app.db.drivers import sync_url
 from app.testing.databases import fresh_database
 
@@ -104,10 +105,12 @@ def test_a_new_model_autogenerates_migrates_both_ways_and_leaves_no_drift(
     run("-m", "alembic", "revision", "--autogenerate", "-m", "powers")
 
     [revision] = set(versions.glob("*.py")) - before
-    assert re.fullmatch(r"\d{8}_0002_powers\.py", revision.name), revision.name
+    head = migrate.head_revision()
+    following = f"{int(head) + 1:04d}"  # numbered after the newest revision
+    assert re.fullmatch(rf"\d{{8}}_{following}_powers\.py", revision.name), revision.name
     source = revision.read_text()
-    assert "revision: str = '0002'" in source
-    assert "down_revision: str | None = '0001'" in source
+    assert f"revision: str = '{following}'" in source
+    assert f"down_revision: str | None = '{head}'" in source
     assert "from app.db.base import UTCDateTime\n" in source
     assert "sa.Column('discovered_at', UTCDateTime(timezone=True), nullable=True)" in source
     assert "app.db.base." not in source
