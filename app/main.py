@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from app.api import errors, metrics, openapi, responses
+from app.api import errors, metrics, openapi
 from app.api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware, RouteTemplates
 from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
 from app.core.config import Settings, get_settings
@@ -82,7 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     errors.install(app)
     openapi.install(app)
-    responses.document_body_limit(app)
     http_metrics = metrics.HttpMetrics() if settings.metrics_enabled else None
     if http_metrics is not None:
         metrics.install(app, http_metrics)
