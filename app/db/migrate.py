@@ -92,6 +92,19 @@ def current_revision(url: str) -> str | None:
         engine.dispose()
 
 
+class SchemaNotAtHead(Exception):
+    """The database's schema is not the one this code was written for."""
+
+    def __init__(self) -> None:
+        super().__init__("the database schema is not at head; run `python -m app migrate`")
+
+
+def require_head(url: str) -> None:
+    """SchemaNotAtHead unless the database at `url` is migrated to this code's head."""
+    if current_revision(url) != head_revision():
+        raise SchemaNotAtHead
+
+
 def upgrade(url: str, revision: str = "head") -> bool:
     """Run `alembic upgrade` under the lock; True if this call changed the schema."""
     with migration_lock(sync_url(url)) as conn:
