@@ -1,10 +1,11 @@
 """Teams: unique names, and a roster loaded with one extra statement."""
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app.models import Team
+from app.db.base import utcnow
+from app.models import Hero, Team
 from app.schemas.team import TeamCreate, TeamUpdate
 from app.services.errors import Conflict
 from app.services.lookup import get_by_id, get_one, still_there
@@ -70,6 +71,11 @@ def update_team(*, db: Session, team: Team, team_in: TeamUpdate) -> Team:
 
 
 def delete_team(*, db: Session, team: Team) -> None:
-    """Remove the team; the database detaches its heroes (team_id becomes NULL)."""
+    """Remove the team and detach its heroes (team_id NULL), in one transaction.
+
+    The foreign key's ON DELETE SET NULL would detach them too, but could not
+    mark them changed: the UPDATE first bumps their updated_at."""
+    detach = update(Hero).where(Hero.team_id == team.id).values(team_id=None, updated_at=utcnow())
+    db.execute(detach)
     db.delete(team)
     db.commit()

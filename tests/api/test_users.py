@@ -222,6 +222,19 @@ def test_register_rejection_does_not_echo_the_password(client):
 
     assert response.status_code == 422
     assert "short12" not in response.text
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["input"]) == (["body", "password"], "[redacted]")
+
+
+def test_a_missing_password_is_not_reported_as_a_redacted_one(client):
+    body = {"username": "ada", "email": "ada@example.com"}
+
+    response = client.post(USERS, json=body)
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"type": "missing", "loc": ["body", "password"], "msg": "Field required", "input": body}
+    ]
 
 
 def test_closed_registration_refuses_anonymous_with_401(client, db, closed_registration):
@@ -648,3 +661,4 @@ def test_deleted_user_is_gone_from_reads(client, db, user, superuser_headers):
     response = client.get(f"{USERS}/{user_id}", headers=superuser_headers)
 
     assert response.status_code == 404
+
