@@ -70,7 +70,6 @@ async def update_user(
     user_id: int, user_in: UserUpdate, db: DatabaseDep, settings: SettingsDep, actor: CurrentUser
 ) -> Any:
     user = await db.run(service.get_user, user_id=user_id)
-    service.authorize_self_or_superuser(actor=actor, user_id=user.id)
     return await db.run(
         service.update_user, actor=actor, user=user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds
     )
@@ -85,5 +84,4 @@ async def update_user(
 )
 async def delete_user(user_id: int, db: DatabaseDep, actor: CurrentUser) -> None:
     user = await db.run(service.get_user, user_id=user_id)
-    service.authorize_self_or_superuser(actor=actor, user_id=user.id)
-    await db.run(service.delete_user, user=user)
+    await db.run(service.delete_user, actor=actor, user=user)
