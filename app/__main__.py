@@ -15,7 +15,6 @@ from app.core.config import get_settings
 from app.failures import debug_requested, print_failure
 
 
-
 def _migrate(args: argparse.Namespace) -> None:
     from alembic import command
     from app.db import migrate
@@ -39,11 +38,10 @@ def _read_password() -> str:
 
 
 def _create_superuser(args: argparse.Namespace) -> None:
+    from app.db import migrate
     from app.db.session import batch_session
     from app.schemas.user import UserCreate
     from app.services.users import create_user
-
-    from app.db import migrate
 
     settings = get_settings()
     migrate.require_head(settings.database_url)

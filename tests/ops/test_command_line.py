@@ -136,7 +136,7 @@ def test_seed_writes_what_was_asked_in_batches(migrated_url):
 )
 def test_seed_counts_in_words_a_person_would_use(migrated_url, numbers, said):
     flags = ("--users", "--teams", "--heroes", "--items")
-    args = [part for flag, n in zip(flags, numbers) for part in (flag, str(n))]
+    args = [part for flag, n in zip(flags, numbers, strict=True) for part in (flag, str(n))]
 
     result = run_cli("seed", *args, database_url=migrated_url)
 
@@ -335,7 +335,8 @@ FAILURES = {
         "error: bad setting DB_POOL_SIZE='-1': Input should be greater than or equal to 1; "
         "fix it in the environment or .env", 2),
     "an unknown option": (
-        ("seed", "--hereos", "5"), "migrated", {}, "python -m app: error: unrecognized arguments: --hereos 5", 2),
+        ("seed", "--hereos", "5"), "migrated", {},
+        "python -m app: error: unrecognized arguments: --hereos 5", 2),
     "a count that is not a number": (
         ("seed", "--heroes", "many"), "migrated", {},
         "python -m app seed: error: argument --heroes: 'many' is not a whole number", 2),
