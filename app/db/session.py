@@ -223,7 +223,7 @@ async def get_analytics_db() -> AsyncIterator[Database]:
 @contextmanager
 def batch_session(settings: Settings) -> Iterator[Session]:
     """A session with an engine of its own, on the sync driver, for one-off work
-    (start-up, the CLI): `settings` may not be the ones SessionLocal was built from."""
+    (start-up, the CLI): `settings` may not be the ones `databases()` was built from."""
     engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
     try:
         with Session(engine, expire_on_commit=False) as db:
