@@ -4,20 +4,20 @@ seed`."""
 import argparse
 import getpass
 import json
+import os
 import secrets
 import sys
 import time
 from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
-from sqlalchemy.exc import ArgumentError, OperationalError
 
 from app.core.config import get_settings
+from app.failures import debug_requested, print_failure
 
 
 def _migrate(args: argparse.Namespace) -> None:
     from alembic import command
-
     from app.db import migrate
 
     url = get_settings().database_url
@@ -61,17 +61,19 @@ def _read_password() -> str:
 
 
 def _create_superuser(args: argparse.Namespace) -> None:
+    from app.db import migrate
     from app.db.session import batch_session
     from app.schemas.user import UserCreate
     from app.services.users import create_user
 
+    settings = get_settings()
+    migrate.require_head(settings.database_url)
     password = args.password if args.password is not None else _read_password()
     try:
         user_in = UserCreate(username=args.username, email=args.email, password=password)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SystemExit(f"error: {problems}") from None
-    settings = get_settings()
     with batch_session(settings) as db:
         user = create_user(
             db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
@@ -96,12 +98,11 @@ def _seed(args: argparse.Namespace) -> None:
     from app.core.progress import ProgressReporter
     from app.core.security import hash_password
     from app.db import migrate
-    from app.db.seed import SeedCounts, seed
     from app.db.session import build_sync_engine
+    from app.services.demo import SeedCounts, seed
 
     settings = get_settings()
-    if migrate.current_revision(settings.database_url) != migrate.head_revision():
-        raise SystemExit("error: the database schema is not at head; run `python -m app migrate`")
+    migrate.require_head(settings.database_url)
     if args.items and not args.users:
         raise SystemExit("error: items need owners: --items needs --users of 1 or more")
     password = args.password or secrets.token_urlsafe(12)
@@ -122,11 +123,16 @@ def _seed(args: argparse.Namespace) -> None:
     finally:
         engine.dispose()
     print(
-        f"seeded {counts.users} users, {counts.teams} teams, {counts.heroes} heroes and "
-        f"{counts.items} items in {time.monotonic() - started:.1f}s"
+        f"seeded {_count_of(counts.users, 'user')}, {_count_of(counts.teams, 'team')}, "
+        f"{_count_of(counts.heroes, 'hero', 'heroes')} and {_count_of(counts.items, 'item')} "
+        f"in {time.monotonic() - started:.1f}s"
     )
     if counts.users:
         print(f"every seeded user's password: {password}")
+
+
+def _count_of(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -165,9 +171,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     stamp.set_defaults(handler=_stamp)
 
-    superuser = commands.add_parser("create-superuser", help="create a superuser")
-    superuser.add_argument("--username", required=True)
-    superuser.add_argument("--email", required=True)
+    superuser = commands.add_parser(
+        "create-superuser",
+        help="create a superuser",
+        description="Create a user who may do everything, in a migrated database. The "
+        "password is asked for without echo (or read from stdin) unless --password is given.",
+    )
+    superuser.add_argument(
+        "--username",
+        required=True,
+        help="3 to 50 of A-Z a-z 0-9 _ . - (unique in any letter case); also a login name",
+    )
+    superuser.add_argument(
+        "--email", required=True, help="a valid address, unique, stored in lower case"
+    )
     superuser.add_argument(
         "--password", help="read from the terminal without echo (or stdin) when omitted"
     )
@@ -203,24 +220,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from app.services.errors import DomainError
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure is one line on stderr and exit 1, or 2 for a bad
+    setting (argparse uses 2 for bad arguments too). DEBUG=true adds the traceback."""
     args = _parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
+        get_settings()  # a bad setting is reported before any command runs
         handler(args)
-    except ArgumentError as exc:
-        print(f"error: bad DATABASE_URL: {exc}", file=sys.stderr)
-        return 2
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
-        print(f"error: database unreachable: {reason}", file=sys.stderr)
+        sys.stdout.flush()  # so that a reader who left shows up here, not at exit
+    except BrokenPipeError:
+        # The reader stopped reading (`| head`): stop quietly, non-zero like cat or git.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except DomainError as exc:
-        print(f"error: {exc.detail}", file=sys.stderr)
-        return 1
-    except CommandError as exc:
-        # A migration that refuses the data it found says why and what to do.
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        failure = print_failure(exc, debug=_debug())
+        return 2 if failure.bad_setting else 1
     return 0
 
 

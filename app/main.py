@@ -1,22 +1,17 @@
 """The application: settings in, a configured FastAPI app out."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 
-from app.api import errors, metrics, openapi, responses
+from app.api import errors, metrics, openapi
 from app.api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware, RouteTemplates
 from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
-from app.db import migrate
-from app.db.session import batch_session
-from app.services.auth import ensure_first_superuser
+from app.startup import lifespan_for, served
 
 MAX_BODY_BYTES = 1024 * 1024
 STATIC_DIR = Path(__file__).parent / "static"
@@ -36,28 +31,14 @@ TAGS = [
 ]
 
 
-def _start_up(settings: Settings) -> None:
-    if settings.auto_migrate:
-        migrate.upgrade(settings.database_url)
-    with batch_session(settings) as db:
-        ensure_first_superuser(db=db, settings=settings)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_format)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # Blocking work (migrations, bcrypt) stays off the event loop.
-        await run_in_threadpool(_start_up, settings)
-        yield
-
     app = FastAPI(
         title="Heroes API",
         version="1.0.0",
         description=DESCRIPTION,
-        lifespan=lifespan,
+        lifespan=lifespan_for(settings),
         docs_url=None,
         redoc_url=None,
         max_body_size=MAX_BODY_BYTES,
@@ -73,7 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     errors.install(app)
     openapi.install(app)
-    responses.document_body_limit(app)
     http_metrics = metrics.HttpMetrics() if settings.metrics_enabled else None
     if http_metrics is not None:
         metrics.install(app, http_metrics)
@@ -92,4 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+# What `uvicorn app.main:app` serves; a failed start-up is one line, not a traceback.
+app = served(create_app)

@@ -41,13 +41,23 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
 
 
 def _redact(error: dict[str, Any]) -> dict[str, Any]:
-    # A rejected password is still a password: never echo it back.
+    # A rejected password is still a password: never echo it back. A missing one
+    # was not sent; its error's input is the object it is missing from.
     value = error.get("input")
-    if "password" in error.get("loc", ()):
+    if "password" in error.get("loc", ()) and error.get("type") != "missing":
         error = {**error, "input": "[redacted]"}
     elif isinstance(value, dict) and "password" in value:
         error = {**error, "input": {**value, "password": "[redacted]"}}
     return error
+
+
+def _readable_ctx(error: dict[str, Any]) -> dict[str, Any]:
+    # A validator's ValueError sits in ctx["error"] and would be encoded as {}:
+    # its message is what the client needs.
+    ctx = error.get("ctx")
+    if not ctx:
+        return error
+    return {**error, "ctx": {k: str(v) if isinstance(v, Exception) else v for k, v in ctx.items()}}
 
 
 class _AsciiJSONResponse(JSONResponse):
@@ -59,7 +69,7 @@ class _AsciiJSONResponse(JSONResponse):
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = [_redact(e) for e in exc.errors()]
+    detail = [_readable_ctx(_redact(e)) for e in exc.errors()]
     return _AsciiJSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
 

@@ -35,9 +35,10 @@ disable_created_metrics()
 
 def app_engines() -> dict[str, Engine]:
     """The engines the app's sessions use, looked up when scraped."""
-    from app.db import session
+    from app.db.session import databases
 
-    return {"primary": session.engine, "analytics": session.analytics_engine}
+    built = databases()
+    return {"primary": built.engine, "analytics": built.analytics_engine}
 
 
 class PoolCollector(Collector):

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
-from app.schemas.common import MAX_BIGINT
+from app.core.limits import MAX_BIGINT
 from app.services.paging import Page, PageRequest
 
 MAX_LIMIT = 100

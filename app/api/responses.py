@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Request, Response
 
 from app.api.errors import DB_UNAVAILABLE
 from app.schemas.error import ErrorMessage
@@ -16,13 +16,6 @@ _DESCRIPTIONS = {
 }
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorMessage"}
-
-# The body limit is the app's, answered before any route runs, in plain text.
-PAYLOAD_TOO_LARGE: dict[str, Any] = {
-    "description": "The body is over 1 MiB",
-    "content": {"text/plain": {"schema": {"type": "string"}, "example": "Content Too Large"}},
-}
-
 
 def responses(*codes: int, headers: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the given error codes, plus 503 which any route may answer."""
@@ -49,21 +42,6 @@ def _error(description: str, example: dict[str, str]) -> dict[str, Any]:
         "description": description,
         "content": {"application/json": {"example": example}},
     }
-
-
-def document_body_limit(app: FastAPI) -> None:
-    """Add the 413 that every operation with a body may answer to `app`'s OpenAPI document."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        document = build()
-        for path_item in document.get("paths", {}).values():
-            for operation in path_item.values():
-                if isinstance(operation, dict) and "requestBody" in operation:
-                    operation.setdefault("responses", {}).setdefault("413", PAYLOAD_TOO_LARGE)
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def created(obj: Any, route_name: str, request: Request, response: Response, **path: Any) -> Any:

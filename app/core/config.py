@@ -34,6 +34,16 @@ def _load_or_create_secret_key(path: Path = SECRET_KEY_FILE) -> str:
     return key
 
 
+class BadSetting(Exception):
+    """A setting that parses but cannot be used: `name` as the environment spells it,
+    `problem` what is wrong with it, as a predicate ("is not a database URL")."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name} {problem}")
+        self.name = name
+        self.problem = problem
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -56,6 +66,8 @@ class Settings(BaseSettings):
     # "json": one JSON object per line, for log shippers; "text" for people.
     log_format: Literal["text", "json"] = "text"
     metrics_enabled: bool = True
+    # Start-up failures and CLI errors print their traceback before the one-line reason.
+    debug: bool = False
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ import bcrypt
 import jwt
 
 from app.core.blocking import off_the_loop
+from app.core.limits import MAX_BIGINT
 
 ALGORITHM = "HS256"
 
@@ -90,6 +91,6 @@ def decode_access_token(token: str, secret_key: str) -> tuple[int, str]:
         fingerprint = str(claims.get("pwd", ""))
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidToken from exc
-    if not 0 < user_id < 2**63:
+    if not 0 < user_id <= MAX_BIGINT:
         raise InvalidToken
     return user_id, fingerprint

@@ -112,6 +112,17 @@ def unversioned_tables(conn: Connection) -> list[str]:
     tables = sorted(set(inspect(conn).get_table_names()) - {"alembic_version"})
     conn.commit()
     return tables
+class SchemaNotAtHead(Exception):
+    """The database's schema is not the one this code was written for."""
+
+    def __init__(self) -> None:
+        super().__init__("the database schema is not at head; run `python -m app migrate`")
+
+
+def require_head(url: str) -> None:
+    """SchemaNotAtHead unless the database at `url` is migrated to this code's head."""
+    if current_revision(url) != head_revision():
+        raise SchemaNotAtHead
 
 
 def upgrade(url: str, revision: str = "head") -> bool:

@@ -1,18 +1,25 @@
 """Engines, the session factory and the per-request session dependency."""
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from app.core.config import Settings, get_settings
+from app.core.config import BadSetting, Settings, get_settings
 from app.db.database import ConnectionSlots, Database
-from app.db.drivers import is_async, sync_url
+from app.db.drivers import is_async, sync_url, url_problem
 from app.db.sqlite_functions import use_unicode_lower
 
 
@@ -109,46 +116,133 @@ def make_session_factory(
     return sessionmaker(bind=engine, autoflush=False, expire_on_commit=False)
 
 
-# The URL's driver picks the mode: psycopg2 or pysqlite (the default) serve requests
-# from FastAPI's thread pool; asyncpg or aiosqlite serve them on the event loop.
-engine = build_engine(get_settings().database_url, get_settings())
-SessionLocal = make_session_factory(engine)
-
-# Reporting reads go to the replica when one is configured, else to the primary,
-# and through a connection that cannot write either way.
-analytics_engine = build_engine(
-    get_settings().analytics_database_url or get_settings().database_url,
-    get_settings(),
-    read_only=True,
-)
-AnalyticsSessionLocal = make_session_factory(analytics_engine)
-
-
 def connection_slots(settings: Settings) -> ConnectionSlots:
     """One slot per connection the pool may open (see ConnectionSlots)."""
-    return ConnectionSlots(settings.db_pool_size + settings.db_max_overflow, settings.db_pool_timeout)
+    size = settings.db_pool_size + settings.db_max_overflow
+    return ConnectionSlots(size, settings.db_pool_timeout)
 
 
-_slots = connection_slots(get_settings())
-_analytics_slots = connection_slots(get_settings())
+@dataclass(frozen=True)
+class Databases:
+    """The process's engines and session factories, one pair per database."""
+
+    # The URL's driver picks the mode: psycopg2 or pysqlite (the default) serve requests
+    # from FastAPI's thread pool; asyncpg or aiosqlite serve them on the event loop.
+    engine: Engine | AsyncEngine
+    sessions: sessionmaker[Session] | async_sessionmaker[AsyncSession]
+    slots: ConnectionSlots
+    # Reporting reads go to the replica when one is configured, else to the primary,
+    # and through a connection that cannot write either way.
+    analytics_engine: Engine | AsyncEngine
+    analytics_sessions: sessionmaker[Session] | async_sessionmaker[AsyncSession]
+    analytics_slots: ConnectionSlots
+
+
+def _analytics_url(settings: Settings) -> str:
+    return settings.analytics_database_url or settings.database_url
+
+
+def _build_databases(settings: Settings) -> Databases:
+    engine = build_engine(settings.database_url, settings)
+    analytics_engine = build_engine(_analytics_url(settings), settings, read_only=True)
+    return Databases(
+        engine=engine,
+        sessions=make_session_factory(engine),
+        slots=connection_slots(settings),
+        analytics_engine=analytics_engine,
+        analytics_sessions=make_session_factory(analytics_engine),
+        analytics_slots=connection_slots(settings),
+    )
+
+
+_databases: Databases | None = None
+_databases_lock = threading.Lock()
+
+
+def databases() -> Databases:
+    """The engines requests use, built from the process settings on first use.
+
+    Not at import: importing the app must not fail on a bad URL, so that start-up
+    can report it in one line (see `check_database_urls`)."""
+    global _databases
+    if _databases is None:
+        with _databases_lock:
+            if _databases is None:
+                _databases = _build_databases(get_settings())
+    return _databases
+
+
+# The classic module-level names (`from app.db.session import SessionLocal`), kept
+# for code written against them; like everything in `databases()`, built on first use.
+_CLASSIC_NAMES = {
+    "engine": "engine",
+    "SessionLocal": "sessions",
+    "analytics_engine": "analytics_engine",
+    "AnalyticsSessionLocal": "analytics_sessions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSIC_NAMES:
+        return getattr(databases(), _CLASSIC_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def check_database_urls(settings: Settings) -> None:
+    """BadSetting unless both database URLs can make engines (no connection is made)."""
+    urls = {"DATABASE_URL": (settings.database_url, False)}
+    if settings.analytics_database_url:
+        urls["ANALYTICS_DATABASE_URL"] = (settings.analytics_database_url, True)
+    for name, (url, read_only) in urls.items():
+        try:
+            engine = build_engine(url, settings, read_only=read_only)
+        except Exception as exc:
+            problem = url_problem(exc) or (str(exc) if isinstance(exc, ValueError) else None)
+            if problem is None:
+                raise
+            raise BadSetting(name, problem) from exc
+        # Nothing was connected; this only drops the unused pool.
+        (engine.sync_engine if isinstance(engine, AsyncEngine) else engine).dispose()
+
+
+def describe_databases(settings: Settings) -> str:
+    """Mode, driver, database (password hidden) and pool, for the start-up log line."""
+    url = make_url(settings.database_url)
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    pool = (
+        "one connection (in-memory SQLite)"
+        if in_memory
+        else f"pool {settings.db_pool_size} + {settings.db_max_overflow} overflow"
+    )
+    line = (
+        f"{'async' if is_async(url) else 'sync'} mode, driver "
+        f"{url.get_backend_name()}+{url.get_driver_name()}, database "
+        f"{url.render_as_string(hide_password=True)}, {pool}"
+    )
+    if settings.analytics_database_url:
+        analytics = make_url(settings.analytics_database_url)
+        line += f", analytics on {analytics.render_as_string(hide_password=True)}"
+    return line
 
 
 async def get_db() -> AsyncIterator[Database]:
     """One session per request, closed (and its connection returned) whatever happens."""
-    async with Database(SessionLocal(), slots=_slots) as db:
+    dbs = databases()
+    async with Database(dbs.sessions(), slots=dbs.slots) as db:
         yield db
 
 
 async def get_analytics_db() -> AsyncIterator[Database]:
     """A read-only session on the analytics database, closed whatever happens."""
-    async with Database(AnalyticsSessionLocal(), slots=_analytics_slots) as db:
+    dbs = databases()
+    async with Database(dbs.analytics_sessions(), slots=dbs.analytics_slots) as db:
         yield db
 
 
 @contextmanager
 def batch_session(settings: Settings) -> Iterator[Session]:
     """A session with an engine of its own, on the sync driver, for one-off work
-    (start-up, the CLI): `settings` may not be the ones SessionLocal was built from."""
+    (start-up, the CLI): `settings` may not be the ones `databases()` was built from."""
     engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
     try:
         with Session(engine, expire_on_commit=False) as db:

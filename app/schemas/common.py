@@ -12,8 +12,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-MAX_BIGINT = 2**63 - 1
-
+from app.core.limits import MAX_BIGINT
 
 # Documented in the OpenAPI schema so clients (and schemathesis) know NUL is refused.
 NO_NUL_PATTERN = r"^[^\x00]*$"

@@ -3,11 +3,12 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from app.core.limits import MAX_BIGINT
 from app.models import Hero, Team
 from app.schemas.hero import HeroCreate, HeroUpdate
 from app.services.commit import commit, delete_row
 from app.services.errors import InvalidReference
-from app.services.lookup import MAX_ID, get_one
+from app.services.lookup import get_one
 from app.services.paging import Page, PageRequest, fetch_page
 
 # Every hero read carries its team; declared once so no query forgets it.
@@ -17,7 +18,7 @@ WITH_TEAM = joinedload(Hero.team)
 def _team_or_invalid(db: Session, team_id: int | None) -> Team | None:
     if team_id is None:
         return None
-    team = db.get(Team, team_id) if team_id <= MAX_ID else None
+    team = db.get(Team, team_id) if team_id <= MAX_BIGINT else None
     if team is None:
         raise InvalidReference(f"Team {team_id} does not exist")
     return team

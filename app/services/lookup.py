@@ -5,17 +5,16 @@ from typing import TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from app.core.limits import MAX_BIGINT
 from app.db.base import Base
 from app.services.errors import NotFound
 
 ModelT = TypeVar("ModelT", bound=Base)
 
-MAX_ID = 2**63 - 1
-
 
 def get_one(db: Session, stmt: Select[ModelT], model: type[ModelT], id_: int) -> ModelT:
     """The row of `stmt` with this id, or NotFound (ids past 64 bits cannot exist)."""
-    if not 0 < id_ <= MAX_ID:
+    if not 0 < id_ <= MAX_BIGINT:
         raise NotFound(f"{model.__name__} not found")
     row = db.scalars(stmt.where(model.id == id_)).unique().one_or_none()  # type: ignore[attr-defined]
     if row is None:

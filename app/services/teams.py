@@ -1,9 +1,10 @@
 """Teams: unique names, and a roster loaded with one extra statement."""
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from app.models import Team
+from app.db.base import utcnow
+from app.models import Hero, Team
 from app.schemas.team import TeamCreate, TeamUpdate
 from app.services.commit import commit, delete_row
 from app.services.errors import Conflict
@@ -65,6 +66,11 @@ def update_team(db: Session, *, team: Team, team_in: TeamUpdate) -> Team:
 
 
 def delete_team(db: Session, *, team: Team) -> None:
-    """Remove the team; the database detaches its heroes (team_id becomes NULL).
-    NotFound if a concurrent request removed it first."""
+    """Remove the team and detach its heroes (team_id NULL), in one transaction;
+    NotFound if a concurrent request removed it first.
+
+    The foreign key's ON DELETE SET NULL would detach them too, but could not
+    mark them changed: the UPDATE first bumps their updated_at."""
+    detach = update(Hero).where(Hero.team_id == team.id).values(team_id=None, updated_at=utcnow())
+    db.execute(detach)
     delete_row(db, team)

@@ -83,10 +83,17 @@ def create_user(
     return user
 
 
+def _authorize_self_or_superuser(actor: User, user: User) -> None:
+    if actor.id != user.id and not actor.is_superuser:
+        raise PermissionDenied("Not enough permissions")
+
+
 def update_user(
     db: Session, *, actor: User, user: User, user_in: UserUpdate, bcrypt_rounds: int
 ) -> User:
-    """Apply the fields sent; only superusers may change activity or superuser status."""
+    """Apply the fields sent, if the actor is that user or a superuser; only superusers
+    may change activity or superuser status."""
+    _authorize_self_or_superuser(actor, user)
     changes = user_in.model_dump(exclude_unset=True)
     if not actor.is_superuser and changes.keys() & {"is_active", "is_superuser"}:
         raise PermissionDenied("Only superusers may change is_active or is_superuser")
@@ -102,13 +109,8 @@ def update_user(
     return user
 
 
-def delete_user(db: Session, *, user: User) -> None:
-    """Remove the user; the database removes their items with them. NotFound if a
-    concurrent request removed them first."""
+def delete_user(db: Session, *, actor: User, user: User) -> None:
+    """Remove the user, if the actor is that user or a superuser; the database removes
+    their items with them. NotFound if a concurrent request removed them first."""
+    _authorize_self_or_superuser(actor, user)
     delete_row(db, user)
-
-
-def authorize_self_or_superuser(*, actor: User, user_id: int) -> None:
-    """PermissionDenied unless the actor is that user or a superuser."""
-    if actor.id != user_id and not actor.is_superuser:
-        raise PermissionDenied("Not enough permissions")

@@ -130,6 +130,14 @@ def test_docs_load_only_assets_served_by_the_app(client):
         assert len(asset.content) > 100, url
 
 
+def test_the_root_redirects_to_the_docs_and_is_not_an_operation(client):
+    response = client.get("/", follow_redirects=False)
+
+    assert (response.status_code, response.headers["location"]) == (307, "/docs")
+    assert client.get("/").status_code == 200  # the docs page itself
+    assert "/" not in client.get("/openapi.json").json()["paths"]
+
+
 def test_docs_read_the_local_openapi_document(client):
     response = client.get("/docs")
 

@@ -139,6 +139,16 @@ def test_nul_in_body_string_is_422(client, user_headers):
     assert client.get(TEAMS, headers=user_headers).json() == []
 
 
+def test_nul_in_body_string_says_why(client, user_headers):
+    response = client.post(
+        TEAMS, json={"name": "a\x00b", "headquarters": "Stark Tower"}, headers=user_headers
+    )
+
+    [error] = response.json()["detail"]
+    assert error["msg"] == "Value error, must not contain NUL characters"
+    assert error["ctx"] == {"error": "must not contain NUL characters"}
+
+
 def test_nul_in_patch_body_is_422(client, user_headers):
     hero = HeroFactory()
 

@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -245,6 +245,24 @@ def test_delete_team_keeps_its_heroes_without_a_team(client, db, user_headers):
     assert client.get(
         f"/api/v1/heroes/{bystander.id}", headers=user_headers
     ).json()["team_id"] == bystander_team.id
+
+
+def test_delete_team_marks_its_heroes_changed(client, db, user_headers):
+    team, other_team = TeamFactory(), TeamFactory()
+    hero, bystander = HeroFactory(team=team), HeroFactory(team=other_team)
+    long_ago = datetime(2001, 1, 1, tzinfo=UTC)
+    hero.updated_at = bystander.updated_at = long_ago
+    db.commit()
+
+    response = client.delete(f"{TEAMS}/{team.id}", headers=user_headers)
+
+    assert response.status_code == 204
+    db.expire_all()
+    changed = client.get(f"/api/v1/heroes/{hero.id}", headers=user_headers).json()
+    untouched = client.get(f"/api/v1/heroes/{bystander.id}", headers=user_headers).json()
+    assert changed["team_id"] is None
+    assert datetime.fromisoformat(changed["updated_at"]) > long_ago
+    assert datetime.fromisoformat(untouched["updated_at"]) == long_ago
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.models import Item, User
+from app.schemas.user import UserUpdate
+from app.services import users as service
+from app.services.errors import PermissionDenied
 from app.testing.factories import ItemFactory, UserFactory
 
 USERS = "/api/v1/users"
@@ -267,6 +270,19 @@ def test_register_rejection_does_not_echo_the_password(client):
 
     assert response.status_code == 422
     assert "short12" not in response.text
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["input"]) == (["body", "password"], "[redacted]")
+
+
+def test_a_missing_password_is_not_reported_as_a_redacted_one(client):
+    body = {"username": "ada", "email": "ada@example.com"}
+
+    response = client.post(USERS, json=body)
+
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"type": "missing", "loc": ["body", "password"], "msg": "Field required", "input": body}
+    ]
 
 
 def test_closed_registration_refuses_anonymous_with_401(client, db, closed_registration):
@@ -693,3 +709,26 @@ def test_deleted_user_is_gone_from_reads(client, db, user, superuser_headers):
     response = client.get(f"{USERS}/{user_id}", headers=superuser_headers)
 
     assert response.status_code == 404
+
+
+def test_the_users_service_itself_refuses_changes_to_someone_else(db):
+    actor, other = UserFactory(), UserFactory(full_name="Unchanged")
+
+    with pytest.raises(PermissionDenied):
+        service.update_user(db=db, actor=actor, user=other,
+                            user_in=UserUpdate(full_name="Renamed"), bcrypt_rounds=4)
+    with pytest.raises(PermissionDenied):
+        service.delete_user(db=db, actor=actor, user=other)
+
+    db.expire_all()
+    assert db.get(User, other.id).full_name == "Unchanged"
+
+
+def test_the_users_service_lets_a_superuser_change_and_remove_anyone(db):
+    actor, other = UserFactory(is_superuser=True), UserFactory()
+
+    service.update_user(db=db, actor=actor, user=other,
+                        user_in=UserUpdate(full_name="Renamed"), bcrypt_rounds=4)
+    service.delete_user(db=db, actor=actor, user=other)
+
+    assert db.get(User, other.id) is None

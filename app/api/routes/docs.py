@@ -2,12 +2,18 @@
 
 from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 STATIC = "/static/swagger-ui"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 
 router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    # What a person opening the service's address in a browser is looking for.
+    return RedirectResponse("/docs", status_code=307)
 
 
 @router.get("/docs")

@@ -6,7 +6,8 @@ from app.api.json_body import StrictJSONRoute
 from app.api.deps import CurrentUser, DatabaseDep
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.responses import created, responses
-from app.schemas.common import MAX_BIGINT, SafeStr
+from app.core.limits import MAX_BIGINT
+from app.schemas.common import SafeStr
 from app.schemas.hero import HeroCreate, HeroRead, HeroUpdate
 from app.services import heroes as service
 

@@ -6,7 +6,7 @@ from app.api.json_body import StrictJSONRoute
 from app.api.deps import CurrentUser, DatabaseDep
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.responses import created, responses
-from app.schemas.common import MAX_BIGINT
+from app.core.limits import MAX_BIGINT
 from app.schemas.item import ItemCreate, ItemRead, ItemUpdate
 from app.services import items as service
 

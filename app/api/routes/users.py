@@ -70,7 +70,6 @@ async def update_user(
     user_id: int, user_in: UserUpdate, database: DatabaseDep, settings: SettingsDep, actor: CurrentUser
 ) -> Any:
     user = await database.run(service.get_user, user_id=user_id)
-    service.authorize_self_or_superuser(actor=actor, user_id=user.id)
     return await database.run(
         service.update_user, actor=actor, user=user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds
     )
@@ -85,5 +84,4 @@ async def update_user(
 )
 async def delete_user(user_id: int, database: DatabaseDep, actor: CurrentUser) -> None:
     user = await database.run(service.get_user, user_id=user_id)
-    service.authorize_self_or_superuser(actor=actor, user_id=user.id)
-    await database.run(service.delete_user, user=user)
+    await database.run(service.delete_user, actor=actor, user=user)
