@@ -25,10 +25,7 @@ def _migrate(args: argparse.Namespace) -> None:
         # Offline mode: print the SQL for a DBA instead of running it.
         command.upgrade(migrate.alembic_config(url), args.revision, sql=True)
     else:
-        try:
-            migrate.upgrade(url, args.revision)
-        except migrate.NotUnderAlembic as exc:
-            raise SystemExit(f"error: {exc}") from None
+        migrate.upgrade(url, args.revision)
         print(f"database at {args.revision}")
 
 
@@ -215,10 +212,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from alembic.util import CommandError
-
-    from app.services.errors import DomainError
+def _debug() -> bool:
+    try:
+        return get_settings().debug or debug_requested()
+    except ValidationError:
+        return debug_requested()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

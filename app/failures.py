@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 from app.core.config import BadSetting
 from app.core.logging import scrub
 from app.db.drivers import url_problem
-from app.db.migrate import SchemaNotAtHead
+from app.db.migrate import NotUnderAlembic, SchemaNotAtHead
 from app.services.errors import DomainError
 
 DEBUG_HINT = "set DEBUG=true to see the traceback"
@@ -80,11 +80,13 @@ def describe(exc: BaseException) -> Failure:
         return Failure(str(exc))
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
         return Failure(scrub(_unreachable(_first_line(exc.orig or exc))))
+    if isinstance(exc, NotUnderAlembic):
+        return Failure(str(exc))  # it already says what to do: `python -m app stamp`
     if isinstance(exc, CommandError):
-        return Failure(
-            f"migration failed: {_first_line(exc)}; `python -m alembic history` lists the "
-            "revisions this code knows"
-        )
+        reason = _first_line(exc)
+        if "Can't locate revision" in reason:
+            reason += "; `python -m alembic history` lists the revisions this code knows"
+        return Failure(f"migration failed: {reason}")
     if isinstance(exc, sa_exc.SQLAlchemyError):
         orig = getattr(exc, "orig", None)
         return Failure(scrub(f"database error: {_first_line(orig or exc)}; {DEBUG_HINT}"))
