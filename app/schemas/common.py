@@ -36,9 +36,12 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-SafeStr = Annotated[
-    str, AfterValidator(storable_text), Field(json_schema_extra={"pattern": NO_NUL_PATTERN})
-]
+# What every stored string carries, after its own constraints (so that a length
+# error reads "String should have at least 8 characters", not a generic one):
+# `Annotated[str, StringConstraints(...), Storable, NoNul]`.
+Storable = AfterValidator(storable_text)
+NoNul = Field(json_schema_extra={"pattern": NO_NUL_PATTERN})
+SafeStr = Annotated[str, Storable, NoNul]
 
 
 

@@ -2,10 +2,10 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from app.schemas.common import BigInt, Id, RequestModel, SafeStr, Timestamps
+from app.schemas.common import BigInt, Id, NoNul, RequestModel, Storable, Timestamps
 from app.schemas.team import TeamBrief
 
-HeroName = Annotated[SafeStr, StringConstraints(min_length=1, max_length=100)]
+HeroName = Annotated[str, StringConstraints(min_length=1, max_length=100), Storable, NoNul]
 
 
 class HeroCreate(RequestModel):

@@ -2,10 +2,10 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from app.schemas.common import RequestModel, SafeStr, Timestamps
+from app.schemas.common import NoNul, RequestModel, Storable, Timestamps
 
-Title = Annotated[SafeStr, StringConstraints(min_length=1, max_length=200)]
-Description = Annotated[SafeStr, StringConstraints(min_length=0, max_length=2000)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable, NoNul]
+Description = Annotated[str, StringConstraints(min_length=0, max_length=2000), Storable, NoNul]
 
 
 class ItemCreate(RequestModel):

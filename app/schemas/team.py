@@ -2,10 +2,10 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from app.schemas.common import RequestModel, ResponseModel, SafeStr, Timestamps
+from app.schemas.common import NoNul, RequestModel, ResponseModel, Storable, Timestamps
 
-TeamName = Annotated[SafeStr, StringConstraints(min_length=1, max_length=100)]
-Headquarters = Annotated[SafeStr, StringConstraints(min_length=1, max_length=200)]
+TeamName = Annotated[str, StringConstraints(min_length=1, max_length=100), Storable, NoNul]
+Headquarters = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable, NoNul]
 
 
 class TeamCreate(RequestModel):

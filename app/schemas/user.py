@@ -2,12 +2,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
 
-from app.schemas.common import RequestModel, SafeStr, Timestamps, storable_text
+from app.schemas.common import NoNul, RequestModel, Storable, Timestamps
 
 Username = Annotated[
     str,
     StringConstraints(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$"),
-    AfterValidator(storable_text),  # the pattern already refuses NUL
+    Storable,  # the pattern already refuses NUL
 ]
 
 # Emails are compared and stored in lower case. email-validator's syntax rules
@@ -18,8 +18,8 @@ Email = Annotated[
     Field(description="A valid address; special-use domains such as .test, .local "
           "and .invalid are refused. Stored in lower case."),
 ]
-FullName = Annotated[SafeStr, StringConstraints(min_length=0, max_length=100)]
-Password = Annotated[SafeStr, StringConstraints(min_length=8, max_length=128)]
+FullName = Annotated[str, StringConstraints(min_length=0, max_length=100), Storable, NoNul]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=128), Storable, NoNul]
 
 
 class UserCreate(RequestModel):

@@ -370,3 +370,23 @@ def test_user_reads_and_writes_never_return_a_password_hash(
     assert [r.status_code for r in responses] == [201, 409, 422, 200, 200, 200, 200, 200, 401]
     for response in responses:
         assert_no_leak(response)
+
+
+@pytest.mark.parametrize(
+    "path, body, field, message",
+    [
+        ("/api/v1/users", {"username": "ada", "email": "ada@example.com", "password": "short"},
+         "password", "String should have at least 8 characters"),
+        ("/api/v1/teams", {"name": "", "headquarters": "HQ"},
+         "name", "String should have at least 1 character"),
+        ("/api/v1/heroes", {"name": "x" * 101, "secret_name": "s"},
+         "name", "String should have at most 100 characters"),
+    ],
+)
+def test_a_length_error_says_which_length_in_words(client, user_headers, path, body, field,
+                                                   message):
+    response = client.post(path, json=body, headers=user_headers)
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["msg"]) == (["body", field], message)
