@@ -50,7 +50,7 @@ def test_updating_a_row_deleted_meanwhile_is_not_found(db, resource):
 
 
 DELETES = {
-    "user": (UserFactory, lambda db, row: users.delete_user(db=db, user=row)),
+    "user": (UserFactory, lambda db, row: users.delete_user(db, actor=row, user=row)),
     "team": (TeamFactory, lambda db, row: teams.delete_team(db=db, team=row)),
     "hero": (HeroFactory, lambda db, row: heroes.delete_hero(db=db, hero=row)),
     "item": (ItemFactory, lambda db, row: items.delete_item(db=db, item=row)),
