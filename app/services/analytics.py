@@ -1,15 +1,17 @@
 """Reporting: counts computed by the database, two statements whatever the data size,
 both reading one snapshot."""
 
-from sqlalchemy import case, func, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, ScalarSelect, case, func, select
 from sqlalchemy.orm import Session
 
 from app.models import Hero, Item, Team, User
 from app.schemas.analytics import Summary, TeamHeroCount, UserCounts
 
 
-def _count(model: type, *where: object) -> object:
-    return select(func.count()).select_from(model).where(*where).scalar_subquery()  # type: ignore[arg-type]
+def _count(model: type[Any], *where: ColumnElement[bool]) -> ScalarSelect[int]:
+    return select(func.count()).select_from(model).where(*where).scalar_subquery()
 
 
 def _one_snapshot(db: Session) -> None:
@@ -35,7 +37,7 @@ def summary(db: Session) -> Summary:
     totals = db.execute(
         select(
             _count(User),
-            select(func.coalesce(func.sum(case((User.is_active, 1), else_=0)), 0)).scalar_subquery(),
+            _count(User, User.is_active.is_(True)),
             _count(Team),
             _count(Hero),
             _count(Hero, Hero.team_id.is_(None)),

@@ -72,7 +72,7 @@ def settings(database_url: str) -> Settings:
         secret_key=TEST_SECRET_KEY,
         bcrypt_rounds=factories.TEST_BCRYPT_ROUNDS,
         auto_migrate=False,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 
