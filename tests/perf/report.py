@@ -167,6 +167,119 @@ def internal_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+LAYERS = {
+    "starlette": "bare Starlette + asyncpg (the ceiling)",
+    "fastapi": "+ FastAPI routing, `user_id: int` parsing",
+    "deps": "+ dependency chain (settings, OAuth2 token, current user)",
+    "core": "+ SQLAlchemy Core connection from the pool",
+    "orm": "+ ORM Session, `Database.run`, two `session.get`-style loads (autocommit)",
+    "transaction": "+ the request's transaction (BEGIN ... ROLLBACK)",
+    "response_model": "+ `response_model=UserRead` validation and serialisation",
+    "service": "+ middleware (request id, access log, metrics), full route table = the service",
+}
+
+
+def ladder_steps(ladder: dict[str, Any], variant: str) -> list[dict[str, Any]]:
+    """The chain of `variant`: per rung its CPU per request, the step from the rung
+    below, and the step's share of the gap from the ceiling to the service."""
+    rungs = ladder["rungs"]
+    chain = [key for key in ladder["chains"][variant] if key in rungs]
+    cpu = [rungs[key]["cpu_us_per_request"] for key in chain]
+    if not chain or None in cpu:
+        return []
+    gap = cpu[-1] - cpu[0]
+    steps = []
+    for i, key in enumerate(chain):
+        step = cpu[i] - cpu[i - 1] if i else None
+        steps.append({"key": key, "rung": rungs[key]["rung"], "cpu_us": cpu[i], "step_us": step,
+                      "share": step / gap if step is not None and gap else None,
+                      "rps": rungs[key]["rps"], "p50_ms": rungs[key]["p50_ms"],
+                      "p99_ms": rungs[key]["p99_ms"],
+                      "non_2xx": rungs[key]["non_2xx"] + rungs[key]["errors"]})
+    return steps
+
+
+def ladder_table(ladder: dict[str, Any]) -> list[str]:
+    variants = list(ladder["chains"])
+    steps = {v: {s["rung"]: s for s in ladder_steps(ladder, v)} for v in variants}
+    head = "| layer |" + "".join(
+        f" {v}: CPU µs/req | {v}: step µs | {v}: share of gap | {v}: req/s |" for v in variants)
+    lines = [head, "|---|" + "---|---|---|---|" * len(variants)]
+    for rung in ("starlette", "fastapi", "deps", "core", "orm", "transaction", "response_model",
+                 "service"):
+        cells = []
+        for v in variants:
+            s = steps[v].get(rung)
+            if s is None:
+                cells.append(" n/a | | | |")
+                continue
+            share = f"{100 * s['share']:.0f} %" if s["share"] is not None else ""
+            step = f"{s['step_us']:+,.0f}" if s["step_us"] is not None else ""
+            cells.append(f" {s['cpu_us']:,.0f} | {step} | {share} | {s['rps']:,.0f} |")
+        lines.append(f"| {LAYERS[rung]} |" + "".join(cells))
+    for v in variants:
+        chain = ladder_steps(ladder, v)
+        if chain:
+            lines.append("")
+            lines.append(f"{v}: the service spends {chain[-1]['cpu_us']:,.0f} µs of CPU per "
+                         f"request, the ceiling {chain[0]['cpu_us']:,.0f} µs "
+                         f"({chain[0]['cpu_us'] / chain[-1]['cpu_us']:.2f} of it).")
+        for aside, key in ladder.get("asides", {}).get(v, {}).items():
+            base = ladder["rungs"].get(f"{v}:core")
+            other = ladder["rungs"].get(key)
+            if base and other and base["cpu_us_per_request"] and other["cpu_us_per_request"]:
+                lines.append(f"{v}: `core` with DB_POOL_PRE_PING flipped ({aside}): "
+                             f"{other['cpu_us_per_request']:,.0f} µs/req vs "
+                             f"{base['cpu_us_per_request']:,.0f} µs/req, "
+                             f"{other['rps']:,.0f} vs {base['rps']:,.0f} req/s.")
+    for key, reason in ladder.get("failed", {}).items():
+        lines.append(f"{key}: not available: {reason[:300]}")
+    return lines
+
+
+def ladder_text(ladder: dict[str, Any]) -> str:
+    return "\n".join(ladder_table(ladder))
+
+
+def ladder_chart(ladder: dict[str, Any], path: Any) -> bool:
+    """A stacked bar per variant: CPU µs per request by layer. False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    variants = [v for v in ladder["chains"] if ladder_steps(ladder, v)]
+    if not variants:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    rungs = list(LAYERS)
+    colours = plt.get_cmap("tab10").colors
+    for x, v in enumerate(variants):
+        bottom = 0.0
+        for s in ladder_steps(ladder, v):
+            height = s["cpu_us"] if s["step_us"] is None else s["step_us"]
+            colour = colours[rungs.index(s["rung"]) % len(colours)]
+            ax.bar(x, height, bottom=bottom, color=colour, width=0.55,
+                   label=LAYERS[s["rung"]].replace("`", "") if x == 0 else None)
+            if abs(height) > 8:
+                ax.text(x, bottom + height / 2, f"{height:,.0f}", ha="center", va="center",
+                        fontsize=8)
+            bottom += height
+        ax.text(x, bottom, f"{bottom:,.0f} µs", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(range(len(variants)), [f"{v} mode" for v in variants])
+    ax.set_ylabel("CPU µs per request (server process)")
+    ax.set_title("GET /api/v1/users/{id}: where the CPU goes, layer by layer")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], labels[::-1], fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     load = results["load"]
@@ -191,6 +304,9 @@ def markdown(results: dict[str, Any]) -> str:
         for workers, block in v.get("blocks", {}).items():
             if "profile" in block:
                 out += ["", *profile_lines(f"{variant}, {workers} worker(s)", block["profile"])]
+    if results.get("ladder"):
+        out += ["", "Cost ladder, GET /users/{id} (tests/perf/ladder.py):", "",
+                *ladder_table(results["ladder"])]
     if results.get("aborted"):
         out += ["", f"ABORTED: {results['aborted']}"]
     return "\n".join(out)
