@@ -68,9 +68,9 @@ LABELS = {"users_get": "GET /users/{id}", "heroes_list": "GET /heroes?limit=100"
 def ceiling_table(results: dict[str, Any]) -> list[str]:
     lines = [
         ("| variant | workers | scenario | ratio to ceiling | req/s | ceiling req/s | "
-         "p50 ms | p99 ms | ceiling p50/p99 ms | non-2xx | SQL/req (ceiling) | "
-         "peak RSS/worker MiB | aim | met |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+         "p50 ms | p99 ms | ceiling p50/p99 ms | CPU µs/req (ceiling) | non-2xx | "
+         "SQL/req (ceiling) | peak RSS/worker MiB | aim | met |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant, v in results["variants"].items():
         statements = v.get("statements", {})
@@ -78,7 +78,7 @@ def ceiling_table(results: dict[str, Any]) -> list[str]:
         for workers, block in v.get("blocks", {}).items():
             if not block.get("available"):
                 lines.append(f"| {variant} | {workers} | all | not available | | | | | | | | | "
-                             f"| — |")
+                             f"| | — |")
                 continue
             peaks = block.get("service_memory", {}).get("peak_mib_per_worker", [])
             for scenario, label in LABELS.items():
@@ -93,6 +93,8 @@ def ceiling_table(results: dict[str, Any]) -> list[str]:
                     f"| {variant} | {workers} | {label} | **{_fmt(ratio)}** | {_fmt(s['rps'], 0)} "
                     f"| {_fmt(c['rps'], 0)} | {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | "
                     f"{_fmt(c['p50_ms'])} / {_fmt(c['p99_ms'])} | "
+                    f"{_fmt(s.get('cpu_us_per_request'), 0)} "
+                    f"({_fmt(c.get('cpu_us_per_request'), 0)}) | "
                     f"{_failures(s)} | {_fmt(count, 1)} "
                     f"({ceiling_statements.get(STATEMENT_KEYS[scenario], '?')}) | "
                     f"{', '.join(_fmt(p, 0) for p in peaks) or 'n/a'} | {aim} | {_met(met)} |"
