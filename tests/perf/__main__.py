@@ -41,6 +41,10 @@ DEFAULT_VARIANTS = {
 }
 SECRET_KEY = "perf-harness-secret-key-" + "0123456789abcdef" * 2
 LOGIN_THREADS = 8
+LADDER_SECONDS = 6
+REPORT = ROOT / "tests" / "perf" / "REPORT.md"
+CHART = ROOT / "tests" / "perf" / "ladder.png"
+CHANGES = ROOT / "tests" / "perf" / "CHANGES.md"
 TOKENS = 64
 
 
@@ -476,6 +480,10 @@ def run_ladder(ctx: Ctx, variants: dict[str, dict[str, str]], log_dir: Path) -> 
     runs: dict[str, list[dict[str, float]]] = {key: [] for key, *_ in targets}
     failed: dict[str, str] = {}
     warm = wrk.Load(1, ctx.load.connections, ctx.load.threads)
+    # Shorter rounds than the scenarios': there are many rungs, and CPU per request
+    # settles within seconds.
+    load = wrk.Load(min(ctx.load.duration, LADDER_SECONDS), ctx.load.connections,
+                    ctx.load.threads)
     for _ in range(ctx.mode.rounds):
         for key, rung, _variant, env in targets:
             if key in failed:
@@ -493,7 +501,7 @@ def run_ladder(ctx: Ctx, variants: dict[str, dict[str, str]], log_dir: Path) -> 
                     failed[key] = f"{problem} | {_tail(server.log())}"
                     continue
                 drive(server.url, script(), warm)
-                runs[key].append(drive(server.url, script(), ctx.load))
+                runs[key].append(drive(server.url, script(), load))
             except ServerFailed as exc:
                 failed[key] = f"{exc}: {_tail(exc.log)}"
             finally:
@@ -596,6 +604,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stock-uvicorn", action="store_true",
                         help="start servers with plain `python -m uvicorn` (with --workers > 1 "
                              "its sockets lack TCP_NODELAY: ~40 ms per keep-alive request)")
+    parser.add_argument("--write-report", action="store_true",
+                        help="write tests/perf/REPORT.md and tests/perf/ladder.png from this run")
     parser.add_argument("--keep-logs", action="store_true", help="keep server logs and scripts")
     return parser.parse_args(argv)
 
@@ -654,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = ["ladder"]
     if "ladder" in scenarios:
         # About 17 servers per round, each started, warmed for 1 s and driven once.
-        mode.budget += mode.rounds * 17 * (mode.duration + 8)
+        mode.budget += mode.rounds * 17 * (min(mode.duration, LADDER_SECONDS) + 8)
     bad = [s for s in scenarios if s not in SCENARIOS]
     if bad:
         raise SystemExit(f"unknown scenario(s) {bad}; known: {', '.join(SCENARIOS)}")
@@ -674,6 +684,8 @@ def main(argv: list[str] | None = None) -> int:
     created: list[str] = []
     results: dict[str, Any] = {
         "mode": mode.name, "command": "python -m tests.perf " + " ".join(sys.argv[1:]),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=False,
+                                 capture_output=True, text=True).stdout.strip() or "?",
         "machine": machine(), "load": {"duration_s": mode.duration, "rounds": mode.rounds,
                                        "connections": mode.connections, "threads": 2,
                                        "launcher": "uvicorn" if args.stock_uvicorn
@@ -749,6 +761,12 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(results, indent=2, default=str))
     print()
     print(report.markdown(results))
+    if args.write_report:
+        chart = report.ladder_chart(results["ladder"], CHART) if results.get("ladder") else False
+        changes = CHANGES.read_text() if CHANGES.exists() else ""
+        REPORT.write_text(report.document(results, chart=CHART.name if chart else None,
+                                          changes=changes))
+        log(f"wrote {REPORT}" + (f" and {CHART}" if chart else ""))
     log(f"\nJSON: {args.output}  ({results['timings']['total_s']:.0f}s in all)")
     if not ok:
         return 1
