@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from app.core.config import Settings
 from app.core.security import create_access_token
 from tests.live import ROOT
 from tests.perf import ladder, report, seed, wrk
@@ -484,12 +485,17 @@ def run_ladder(ctx: Ctx, variants: dict[str, dict[str, str]], log_dir: Path) -> 
     # settles within seconds.
     load = wrk.Load(min(ctx.load.duration, LADDER_SECONDS), ctx.load.connections,
                     ctx.load.threads)
+    aborted = None
     for _ in range(ctx.mode.rounds):
+        if aborted:
+            break
         for key, rung, _variant, env in targets:
             if key in failed:
                 continue
             if time.monotonic() > ctx.deadline:
-                raise Deadline("time budget spent")
+                # Keep the rounds already done: every rung has the same number of them.
+                aborted = "time budget spent"
+                break
             server = Server(f"ladder-{key.replace(':', '-')}", ladder.target(rung),
                             {**base_env(), **env, "LADDER_RUNG": rung,
                              "PERF_CEILING_DSN": ctx.db.libpq_dsn}, 1, log_dir,
@@ -506,11 +512,16 @@ def run_ladder(ctx: Ctx, variants: dict[str, dict[str, str]], log_dir: Path) -> 
                 failed[key] = f"{exc}: {_tail(exc.log)}"
             finally:
                 server.stop()
-    rungs = {key: {"rung": rung, "variant": variant, **combine(runs[key])}
+    if aborted:
+        done = min(len(r) for k, r in runs.items() if k not in failed)
+        runs = {k: r[:done] for k, r in runs.items()}
+    service_pings = bool(Settings.model_fields["db_pool_pre_ping"].default)
+    rungs = {key: {"rung": rung, "variant": variant, **combine(runs[key]),
+                   **({"pre_ping": not service_pings} if rung == "core_ping" else {})}
              for key, rung, variant, _ in targets if runs[key]}
     chains = {name: [r if r in ladder.DRIVERLESS else f"{name}:{r}" for r in ladder.CHAIN]
               for name in variants}
-    return {"rungs": rungs, "chains": chains, "failed": failed,
+    return {"rungs": rungs, "chains": chains, "failed": failed, "aborted": aborted,
             "asides": {name: {a: f"{name}:{a}" for a in ladder.ASIDES} for name in variants}}
 
 

@@ -230,9 +230,10 @@ def ladder_table(ladder: dict[str, Any]) -> list[str]:
             base = ladder["rungs"].get(f"{v}:core")
             other = ladder["rungs"].get(key)
             if base and other and base["cpu_us_per_request"] and other["cpu_us_per_request"]:
-                lines.append(f"{v}: `core` with DB_POOL_PRE_PING flipped ({aside}): "
-                             f"{other['cpu_us_per_request']:,.0f} µs/req vs "
-                             f"{base['cpu_us_per_request']:,.0f} µs/req, "
+                ping = "on" if other.get("pre_ping") else "off"
+                lines.append(f"{v}: `core` with pre-ping {ping} ({aside}, the service's "
+                             f"setting flipped): {other['cpu_us_per_request']:,.0f} µs/req "
+                             f"vs {base['cpu_us_per_request']:,.0f} µs/req, "
                              f"{other['rps']:,.0f} vs {base['rps']:,.0f} req/s.")
     for key, reason in ladder.get("failed", {}).items():
         lines.append(f"{key}: not available: {reason[:300]}")
@@ -259,12 +260,24 @@ def ladder_chart(ladder: dict[str, Any], path: Any) -> bool:
     rungs = list(LAYERS)
     colours = plt.get_cmap("tab10").colors
     for x, v in enumerate(variants):
-        bottom = 0.0
+        # A step that measured negative (noise) is folded into the one below it, so the
+        # bar stays a stack; the table keeps every step as measured.
+        segments: list[list[Any]] = []
         for s in ladder_steps(ladder, v):
             height = s["cpu_us"] if s["step_us"] is None else s["step_us"]
-            colour = colours[rungs.index(s["rung"]) % len(colours)]
+            if height < 0 and segments:
+                segments[-1][1] += height
+                segments[-1][2] = True
+            else:
+                segments.append([s["rung"], height, False])
+        bottom = 0.0
+        for rung, height, folded in segments:
+            colour = colours[rungs.index(rung) % len(colours)]
+            if folded:
+                nxt = rungs[rungs.index(rung) + 1]
+                ax.text(x + 0.3, bottom + height / 2, f"incl. {nxt}", fontsize=7, va="center")
             ax.bar(x, height, bottom=bottom, color=colour, width=0.55,
-                   label=LAYERS[s["rung"]].replace("`", "") if x == 0 else None)
+                   label=LAYERS[rung].replace("`", "") if x == 0 else None)
             if abs(height) > 8:
                 ax.text(x, bottom + height / 2, f"{height:,.0f}", ha="center", va="center",
                         fontsize=8)
@@ -402,7 +415,9 @@ def document(results: dict[str, Any], chart: str | None, changes: str) -> str:
         "## Against the ceiling",
         "",
         ("Every scenario, both modes, one and two workers; CPU µs/req is the server "
-        "processes' user + system time over the rounds divided by the requests served."),
+        "processes' user + system time over the rounds divided by the requests served. "
+        "The non-2xx column also counts wrk's socket errors and timeouts (no answer "
+        "within 5 s)."),
         "",
         markdown(results, ladder=False),
     ]
