@@ -1,5 +1,5 @@
-"""Command line for operators: `python -m app migrate | stamp | create-superuser | openapi |
-seed`."""
+"""Command line for operators: `python -m app serve | migrate | stamp | create-superuser |
+openapi | seed`."""
 
 import argparse
 import getpass
@@ -132,6 +132,13 @@ def _count_of(number: int, singular: str, plural: str | None = None) -> str:
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
+def _serve(args: argparse.Namespace) -> None:
+    from app.serve import serve
+
+    # The app writes its own access log line (app.access); uvicorn's would be a second.
+    serve(args.host, args.port, args.workers, loop=args.loop, access_log=False)
+
+
 def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
@@ -153,6 +160,17 @@ def _positive(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the API (uvicorn, uvloop, httptools, TCP_NODELAY with any worker count)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    serve.add_argument("--port", type=_positive, default=8000, help="default: 8000")
+    serve.add_argument("--workers", type=_positive, default=1, help="processes (default: 1)")
+    serve.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
+                       help="event loop (default: uvloop; asyncio where uvloop is unavailable)")
+    serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("revision", nargs="?", default="head", help="target (default: head)")

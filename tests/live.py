@@ -23,7 +23,8 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, database_url: str, log_path: Path, **settings: str) -> None:
+    def __init__(self, database_url: str, log_path: Path, *, serve_args: list[str] | None = None,
+                 **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -36,9 +37,13 @@ class LiveServer:
             **settings,
         }
         self._log = open(log_path, "w")
+        # serve_args: `python -m app serve` with these arguments instead of plain uvicorn.
+        command = ([sys.executable, "-m", "app", "serve", "--port", str(self.port), *serve_args]
+                   if serve_args is not None else
+                   [sys.executable, "-m", "uvicorn", "app.main:app",
+                    "--host", "127.0.0.1", "--port", str(self.port)])
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app",
-             "--host", "127.0.0.1", "--port", str(self.port)],
+            command,
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
 
@@ -72,8 +77,9 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(database_url: str, log_path: Path, **settings: str) -> Iterator[LiveServer]:
-    server = LiveServer(database_url, log_path, **settings)
+def live_server(database_url: str, log_path: Path, *, serve_args: list[str] | None = None,
+                **settings: str) -> Iterator[LiveServer]:
+    server = LiveServer(database_url, log_path, serve_args=serve_args, **settings)
     try:
         server.wait_ready()
         yield server

@@ -61,7 +61,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=30, gt=0)
-    db_pool_pre_ping: bool = True
+    # No ping per checkout: a stale connection is found by its first statement, and
+    # that call is retried on a fresh one (app/db/disconnects.py); recycling after
+    # DB_POOL_RECYCLE seconds (-1: never) outlives idle cuts by servers and proxies.
+    db_pool_pre_ping: bool = False
+    db_pool_recycle: int = Field(default=1800, ge=-1)
     cors_origins: Annotated[list[str], NoDecode] = []
     # "json": one JSON object per line, for log shippers; "text" for people.
     log_format: Literal["text", "json"] = "text"

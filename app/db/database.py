@@ -10,11 +10,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+
+from app.db import disconnects
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -84,7 +86,18 @@ class Database:
 
         Calls share the session's transaction (services commit their writes), so a
         request checks out one connection, pings it once and begins once, however
-        many calls it makes; `close` ends what is left, usually a read."""
+        many calls it makes; `close` ends what is left, usually a read.
+
+        A call whose first statement met a stale pooled connection (the database
+        restarted) is run once more, on a fresh one: nothing of it was sent."""
+        try:
+            return await self._run(fn, *args, **kwargs)
+        except DBAPIError as exc:
+            if not disconnects.retry_safe(exc):
+                raise
+        return await self._run(fn, *args, **kwargs)
+
+    async def _run(self, fn: Service[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             if isinstance(self._session, AsyncSession):
                 return await self._session.run_sync(_call, fn, *args, **kwargs)

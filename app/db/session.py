@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app.core.config import BadSetting, Settings, get_settings
+from app.db import disconnects
 from app.db.database import ConnectionSlots, Database
 from app.db.drivers import is_async, sync_url, url_problem
 from app.db.sqlite_functions import use_unicode_lower
@@ -77,6 +78,7 @@ def build_engine(
         "echo": settings.database_echo,
         "connect_args": connect_args,
         "pool_pre_ping": settings.db_pool_pre_ping,
+        "pool_recycle": settings.db_pool_recycle,
     }
     in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
     if "poolclass" not in overrides and not in_memory:
@@ -88,11 +90,13 @@ def build_engine(
     kwargs.update(overrides)
     if is_async(parsed):
         async_engine = create_async_engine(parsed, **kwargs)
+        disconnects.track(async_engine.sync_engine)
         if parsed.get_backend_name() == "sqlite":
             _make_sqlite_transactional(async_engine.sync_engine, read_only=read_only)
             use_unicode_lower(async_engine.sync_engine)
         return async_engine
     engine = create_engine(parsed, **kwargs)
+    disconnects.track(engine)
     if parsed.get_backend_name() == "sqlite":
         _make_sqlite_transactional(engine, read_only=read_only)
         use_unicode_lower(engine)

@@ -3,7 +3,7 @@ both reading one snapshot."""
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, case, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
 from sqlalchemy.orm import Session
 
 from app.models import Hero, Item, Team, User

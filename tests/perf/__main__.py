@@ -25,14 +25,15 @@ from typing import Any
 
 import httpx
 
+from app.core.config import Settings
 from app.core.security import create_access_token
 from tests.live import ROOT
-from tests.perf import report, seed, wrk
+from tests.perf import ladder, report, seed, wrk
 from tests.perf.ceiling import STATEMENTS as CEILING_STATEMENTS
 from tests.perf.servers import Server, ServerFailed
 
 SCENARIOS = ("users_get", "heroes_list", "teams_post", "heroes_deep", "live_bcrypt", "rss",
-             "scale")
+             "scale", "ladder")
 # Compared with the ceiling at every worker count; the rest run with the first count only.
 CEILING_SCENARIOS = ("users_get", "heroes_list", "teams_post")
 DEFAULT_VARIANTS = {
@@ -41,6 +42,10 @@ DEFAULT_VARIANTS = {
 }
 SECRET_KEY = "perf-harness-secret-key-" + "0123456789abcdef" * 2
 LOGIN_THREADS = 8
+LADDER_SECONDS = 6
+REPORT = ROOT / "tests" / "perf" / "REPORT.md"
+CHART = ROOT / "tests" / "perf" / "ladder.png"
+CHANGES = ROOT / "tests" / "perf" / "CHANGES.md"
 TOKENS = 64
 
 
@@ -181,8 +186,16 @@ def settle(url: str, limit: float = 90.0) -> float:
 
 
 def drive(url: str, script: Path, load: wrk.Load) -> dict[str, float]:
-    """One wrk run, then wait for the server to finish what wrk left in flight."""
+    """One wrk run, then wait for the server to finish what wrk left in flight.
+
+    `cpu_s` is the CPU the server's processes used during the run (user + system,
+    every thread, from /proc): with `requests` it gives CPU per request, which a
+    busy shared machine disturbs far less than requests per second."""
+    server = Server.by_url.get(url)
+    cpu_before = server.cpu() if server else None
     result = wrk.run(url, script, load)
+    if server and cpu_before is not None:
+        result["cpu_s"] = server.cpu() - cpu_before
     result["settle_s"] = round(settle(url), 2)
     result["stalled"] = result["requests"] == 0 or result["settle_s"] > STALL_SECONDS
     return result
@@ -204,6 +217,8 @@ def combine(runs: list[dict[str, float]]) -> dict[str, Any]:
         "non_2xx": sum(r["non_2xx"] for r in runs),
         "errors": sum(r["errors"] for r in runs),
         "stalled_rounds": sum(1 for r in runs if r.get("stalled")),
+        "cpu_us_per_request": (1e6 * sum(r["cpu_s"] for r in runs) / requests
+                               if requests and all("cpu_s" in r for r in runs) else None),
         "max_settle_s": max((r.get("settle_s", 0.0) for r in runs), default=0.0),
         "rounds": runs,
     }
@@ -447,6 +462,81 @@ def run_scale(ctx: Ctx, name: str, env_spec: dict[str, str], small: seed.SeededD
             server.stop()
 
 
+def run_ladder(ctx: Ctx, variants: dict[str, dict[str, str]], log_dir: Path) -> dict[str, Any]:
+    """GET /users/{id} by each rung of tests/perf/ladder.py, for each variant's driver.
+
+    One server at a time (every rung keeps a pool of PostgreSQL connections open, and
+    the server is shared), started afresh in each round, warmed for a second, then
+    driven; rounds alternate over every rung so that drift touches them alike."""
+    targets: list[tuple[str, str, str, dict[str, str]]] = []  # key, rung, variant, env
+    first_env = variant_env(next(iter(variants.values())), ctx.db)
+    for rung in ladder.DRIVERLESS:
+        targets.append((rung, rung, "", first_env))
+    for name, spec in variants.items():
+        env = variant_env(spec, ctx.db)
+        for rung in (*ladder.CHAIN, *ladder.ASIDES):
+            if rung not in ladder.DRIVERLESS:
+                targets.append((f"{name}:{rung}", rung, name, env))
+    script = ctx.script("users_get", max_id=ctx.db.sizes.users)
+    runs: dict[str, list[dict[str, float]]] = {key: [] for key, *_ in targets}
+    failed: dict[str, str] = {}
+    warm = wrk.Load(1, ctx.load.connections, ctx.load.threads)
+    # Shorter rounds than the scenarios': there are many rungs, and CPU per request
+    # settles within seconds.
+    load = wrk.Load(min(ctx.load.duration, LADDER_SECONDS), ctx.load.connections,
+                    ctx.load.threads)
+    aborted = None
+    for _ in range(ctx.mode.rounds):
+        if aborted:
+            break
+        for key, rung, _variant, env in targets:
+            if key in failed:
+                continue
+            if time.monotonic() > ctx.deadline:
+                # Keep the rounds already done: every rung has the same number of them.
+                aborted = "time budget spent"
+                break
+            server = Server(f"ladder-{key.replace(':', '-')}", ladder.target(rung),
+                            {**base_env(), **env, "LADDER_RUNG": rung,
+                             "PERF_CEILING_DSN": ctx.db.libpq_dsn}, 1, log_dir,
+                            ctx.stock_uvicorn)
+            try:
+                server.wait_ready()
+                problem = probe_users(server.url, ctx.tokens[0])
+                if problem:
+                    failed[key] = f"{problem} | {_tail(server.log())}"
+                    continue
+                drive(server.url, script(), warm)
+                runs[key].append(drive(server.url, script(), load))
+            except ServerFailed as exc:
+                failed[key] = f"{exc}: {_tail(exc.log)}"
+            finally:
+                server.stop()
+    if aborted:
+        done = min(len(r) for k, r in runs.items() if k not in failed)
+        runs = {k: r[:done] for k, r in runs.items()}
+    service_pings = bool(Settings.model_fields["db_pool_pre_ping"].default)
+    rungs = {key: {"rung": rung, "variant": variant, **combine(runs[key]),
+                   **({"pre_ping": not service_pings} if rung == "core_ping" else {})}
+             for key, rung, variant, _ in targets if runs[key]}
+    chains = {name: [r if r in ladder.DRIVERLESS else f"{name}:{r}" for r in ladder.CHAIN]
+              for name in variants}
+    return {"rungs": rungs, "chains": chains, "failed": failed, "aborted": aborted,
+            "asides": {name: {a: f"{name}:{a}" for a in ladder.ASIDES} for name in variants}}
+
+
+def probe_users(url: str, token: str) -> str | None:
+    """None if GET /users/1 answers 200 with the user, else what it answered."""
+    try:
+        response = httpx.get(f"{url}/api/v1/users/1", timeout=30,
+                             headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if response.status_code != 200 or response.json().get("id") != 1:
+        return f"GET /api/v1/users/1 -> {response.status_code} {response.text[:200]}"
+    return None
+
+
 def profile(ctx: Ctx, name: str, service: Server, script: Callable[[], Path],
             out: Path) -> dict[str, Any]:
     """py-spy on the (first) worker while wrk drives GET /users/{id}; the top frames."""
@@ -508,6 +598,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url",
                         default="postgresql+psycopg2://postgres@127.0.0.1:5432/postgres",
                         help="admin URL; the harness creates and drops perf_* databases beside it")
+    parser.add_argument("--ladder", action="store_true",
+                        help="only the cost ladder (tests/perf/ladder.py): --scenarios ladder")
     parser.add_argument("--scenarios", help=f"comma-separated subset of {','.join(SCENARIOS)}")
     parser.add_argument("--variants", default="sync,async",
                         help="comma-separated variant names to run (default: sync,async)")
@@ -523,6 +615,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stock-uvicorn", action="store_true",
                         help="start servers with plain `python -m uvicorn` (with --workers > 1 "
                              "its sockets lack TCP_NODELAY: ~40 ms per keep-alive request)")
+    parser.add_argument("--write-report", action="store_true",
+                        help="write tests/perf/REPORT.md and tests/perf/ladder.png from this run")
     parser.add_argument("--keep-logs", action="store_true", help="keep server logs and scripts")
     return parser.parse_args(argv)
 
@@ -577,6 +671,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mode = build_mode(args)
     scenarios = args.scenarios.split(",") if args.scenarios else list(SCENARIOS)
+    if args.ladder:
+        scenarios = ["ladder"]
+    if "ladder" in scenarios:
+        # About 17 servers per round, each started, warmed for 1 s and driven once.
+        mode.budget += mode.rounds * 17 * (min(mode.duration, LADDER_SECONDS) + 8)
     bad = [s for s in scenarios if s not in SCENARIOS]
     if bad:
         raise SystemExit(f"unknown scenario(s) {bad}; known: {', '.join(SCENARIOS)}")
@@ -596,6 +695,8 @@ def main(argv: list[str] | None = None) -> int:
     created: list[str] = []
     results: dict[str, Any] = {
         "mode": mode.name, "command": "python -m tests.perf " + " ".join(sys.argv[1:]),
+        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=False,
+                                 capture_output=True, text=True).stdout.strip() or "?",
         "machine": machine(), "load": {"duration_s": mode.duration, "rounds": mode.rounds,
                                        "connections": mode.connections, "threads": 2,
                                        "launcher": "uvicorn" if args.stock_uvicorn
@@ -622,7 +723,8 @@ def main(argv: list[str] | None = None) -> int:
                   tokens=tokens_for(main_db), db=main_db, deadline=started + mode.budget - 60,
                   stock_uvicorn=args.stock_uvicorn)
         profile_dir = args.profile
-        for name, spec in variants.items():
+        block_scenarios = [s for s in scenarios if s != "ladder"]
+        for name, spec in (variants if block_scenarios else {}).items():
             t = time.monotonic()
             env = variant_env(spec, main_db)
             variant: dict[str, Any] = {"env": {k: v for k, v in env.items()}, "blocks": {}}
@@ -646,6 +748,11 @@ def main(argv: list[str] | None = None) -> int:
             if variant["available"] and scale_dbs:
                 variant["scale"] = run_scale(ctx, name, spec, *scale_dbs, work)
             results["timings"][f"{name}_s"] = time.monotonic() - t
+        if "ladder" in scenarios:
+            t = time.monotonic()
+            results["ladder"] = run_ladder(ctx, variants, work)
+            results["timings"]["ladder_s"] = time.monotonic() - t
+            log(report.ladder_text(results["ladder"]))
         ok = True
     except Deadline as exc:
         results["aborted"] = str(exc)
@@ -665,11 +772,19 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(json.dumps(results, indent=2, default=str))
     print()
     print(report.markdown(results))
+    if args.write_report:
+        chart = report.ladder_chart(results["ladder"], CHART) if results.get("ladder") else False
+        changes = CHANGES.read_text() if CHANGES.exists() else ""
+        REPORT.write_text(report.document(results, chart=CHART.name if chart else None,
+                                          changes=changes))
+        log(f"wrote {REPORT}" + (f" and {CHART}" if chart else ""))
     log(f"\nJSON: {args.output}  ({results['timings']['total_s']:.0f}s in all)")
     if not ok:
         return 1
     # The harness works if the first variant ran (sync mode exists today).
     first = next(iter(results["variants"].values()), {})
+    if not results["variants"]:
+        return 0 if results.get("ladder", {}).get("rungs") else 1
     return 0 if first.get("available") else 1
 
 

@@ -68,9 +68,9 @@ LABELS = {"users_get": "GET /users/{id}", "heroes_list": "GET /heroes?limit=100"
 def ceiling_table(results: dict[str, Any]) -> list[str]:
     lines = [
         ("| variant | workers | scenario | ratio to ceiling | req/s | ceiling req/s | "
-         "p50 ms | p99 ms | ceiling p50/p99 ms | non-2xx | SQL/req (ceiling) | "
-         "peak RSS/worker MiB | aim | met |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+         "p50 ms | p99 ms | ceiling p50/p99 ms | CPU µs/req (ceiling) | non-2xx | "
+         "SQL/req (ceiling) | peak RSS/worker MiB | aim | met |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant, v in results["variants"].items():
         statements = v.get("statements", {})
@@ -78,7 +78,7 @@ def ceiling_table(results: dict[str, Any]) -> list[str]:
         for workers, block in v.get("blocks", {}).items():
             if not block.get("available"):
                 lines.append(f"| {variant} | {workers} | all | not available | | | | | | | | | "
-                             f"| — |")
+                             f"| | — |")
                 continue
             peaks = block.get("service_memory", {}).get("peak_mib_per_worker", [])
             for scenario, label in LABELS.items():
@@ -93,6 +93,8 @@ def ceiling_table(results: dict[str, Any]) -> list[str]:
                     f"| {variant} | {workers} | {label} | **{_fmt(ratio)}** | {_fmt(s['rps'], 0)} "
                     f"| {_fmt(c['rps'], 0)} | {_fmt(s['p50_ms'])} | {_fmt(s['p99_ms'])} | "
                     f"{_fmt(c['p50_ms'])} / {_fmt(c['p99_ms'])} | "
+                    f"{_fmt(s.get('cpu_us_per_request'), 0)} "
+                    f"({_fmt(c.get('cpu_us_per_request'), 0)}) | "
                     f"{_failures(s)} | {_fmt(count, 1)} "
                     f"({ceiling_statements.get(STATEMENT_KEYS[scenario], '?')}) | "
                     f"{', '.join(_fmt(p, 0) for p in peaks) or 'n/a'} | {aim} | {_met(met)} |"
@@ -167,7 +169,133 @@ def internal_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def markdown(results: dict[str, Any]) -> str:
+LAYERS = {
+    "starlette": "bare Starlette + asyncpg (the ceiling)",
+    "fastapi": "+ FastAPI routing, `user_id: int` parsing",
+    "deps": "+ dependency chain (settings, OAuth2 token, current user)",
+    "core": "+ SQLAlchemy Core connection from the pool",
+    "orm": "+ ORM Session, `Database.run`, two `session.get`-style loads (autocommit)",
+    "transaction": "+ the request's transaction (BEGIN ... ROLLBACK)",
+    "response_model": "+ `response_model=UserRead` validation and serialisation",
+    "service": "+ middleware (request id, access log, metrics), full route table = the service",
+}
+
+
+def ladder_steps(ladder: dict[str, Any], variant: str) -> list[dict[str, Any]]:
+    """The chain of `variant`: per rung its CPU per request, the step from the rung
+    below, and the step's share of the gap from the ceiling to the service."""
+    rungs = ladder["rungs"]
+    chain = [key for key in ladder["chains"][variant] if key in rungs]
+    cpu = [rungs[key]["cpu_us_per_request"] for key in chain]
+    if not chain or None in cpu:
+        return []
+    gap = cpu[-1] - cpu[0]
+    steps = []
+    for i, key in enumerate(chain):
+        step = cpu[i] - cpu[i - 1] if i else None
+        steps.append({"key": key, "rung": rungs[key]["rung"], "cpu_us": cpu[i], "step_us": step,
+                      "share": step / gap if step is not None and gap else None,
+                      "rps": rungs[key]["rps"], "p50_ms": rungs[key]["p50_ms"],
+                      "p99_ms": rungs[key]["p99_ms"],
+                      "non_2xx": rungs[key]["non_2xx"] + rungs[key]["errors"]})
+    return steps
+
+
+def ladder_table(ladder: dict[str, Any]) -> list[str]:
+    variants = list(ladder["chains"])
+    steps = {v: {s["rung"]: s for s in ladder_steps(ladder, v)} for v in variants}
+    head = "| layer |" + "".join(
+        f" {v}: CPU µs/req | {v}: step µs | {v}: share of gap | {v}: req/s |" for v in variants)
+    lines = [head, "|---|" + "---|---|---|---|" * len(variants)]
+    for rung in ("starlette", "fastapi", "deps", "core", "orm", "transaction", "response_model",
+                 "service"):
+        cells = []
+        for v in variants:
+            s = steps[v].get(rung)
+            if s is None:
+                cells.append(" n/a | | | |")
+                continue
+            share = f"{100 * s['share']:.0f} %" if s["share"] is not None else ""
+            step = f"{s['step_us']:+,.0f}" if s["step_us"] is not None else ""
+            cells.append(f" {s['cpu_us']:,.0f} | {step} | {share} | {s['rps']:,.0f} |")
+        lines.append(f"| {LAYERS[rung]} |" + "".join(cells))
+    for v in variants:
+        chain = ladder_steps(ladder, v)
+        if chain:
+            lines.append("")
+            lines.append(f"{v}: the service spends {chain[-1]['cpu_us']:,.0f} µs of CPU per "
+                         f"request, the ceiling {chain[0]['cpu_us']:,.0f} µs "
+                         f"({chain[0]['cpu_us'] / chain[-1]['cpu_us']:.2f} of it).")
+        for aside, key in ladder.get("asides", {}).get(v, {}).items():
+            base = ladder["rungs"].get(f"{v}:core")
+            other = ladder["rungs"].get(key)
+            if base and other and base["cpu_us_per_request"] and other["cpu_us_per_request"]:
+                ping = "on" if other.get("pre_ping") else "off"
+                lines.append(f"{v}: `core` with pre-ping {ping} ({aside}, the service's "
+                             f"setting flipped): {other['cpu_us_per_request']:,.0f} µs/req "
+                             f"vs {base['cpu_us_per_request']:,.0f} µs/req, "
+                             f"{other['rps']:,.0f} vs {base['rps']:,.0f} req/s.")
+    for key, reason in ladder.get("failed", {}).items():
+        lines.append(f"{key}: not available: {reason[:300]}")
+    return lines
+
+
+def ladder_text(ladder: dict[str, Any]) -> str:
+    return "\n".join(ladder_table(ladder))
+
+
+def ladder_chart(ladder: dict[str, Any], path: Any) -> bool:
+    """A stacked bar per variant: CPU µs per request by layer. False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    variants = [v for v in ladder["chains"] if ladder_steps(ladder, v)]
+    if not variants:
+        return False
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    rungs = list(LAYERS)
+    colours = plt.get_cmap("tab10").colors
+    for x, v in enumerate(variants):
+        # A step that measured negative (noise) is folded into the one below it, so the
+        # bar stays a stack; the table keeps every step as measured.
+        segments: list[list[Any]] = []
+        for s in ladder_steps(ladder, v):
+            height = s["cpu_us"] if s["step_us"] is None else s["step_us"]
+            if height < 0 and segments:
+                segments[-1][1] += height
+                segments[-1][2] = True
+            else:
+                segments.append([s["rung"], height, False])
+        bottom = 0.0
+        for rung, height, folded in segments:
+            colour = colours[rungs.index(rung) % len(colours)]
+            if folded:
+                nxt = rungs[rungs.index(rung) + 1]
+                ax.text(x + 0.3, bottom + height / 2, f"incl. {nxt}", fontsize=7, va="center")
+            ax.bar(x, height, bottom=bottom, color=colour, width=0.55,
+                   label=LAYERS[rung].replace("`", "") if x == 0 else None)
+            if abs(height) > 8:
+                ax.text(x, bottom + height / 2, f"{height:,.0f}", ha="center", va="center",
+                        fontsize=8)
+            bottom += height
+        ax.text(x, bottom, f"{bottom:,.0f} µs", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(range(len(variants)), [f"{v} mode" for v in variants])
+    ax.set_ylabel("CPU µs per request (server process)")
+    ax.set_title("GET /api/v1/users/{id}: where the CPU goes, layer by layer")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles[::-1], labels[::-1], fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def markdown(results: dict[str, Any], ladder: bool = True) -> str:
     m = results["machine"]
     load = results["load"]
     out = [
@@ -191,6 +319,9 @@ def markdown(results: dict[str, Any]) -> str:
         for workers, block in v.get("blocks", {}).items():
             if "profile" in block:
                 out += ["", *profile_lines(f"{variant}, {workers} worker(s)", block["profile"])]
+    if ladder and results.get("ladder"):
+        out += ["", "Cost ladder, GET /users/{id} (tests/perf/ladder.py):", "",
+                *ladder_table(results["ladder"])]
     if results.get("aborted"):
         out += ["", f"ABORTED: {results['aborted']}"]
     return "\n".join(out)
@@ -268,3 +399,38 @@ def _package(file: str) -> str:
         return "python"  # <frozen ...>, <string>
     head = file.split("/", 1)[0]
     return head.removesuffix(".py")
+
+
+def document(results: dict[str, Any], chart: str | None, changes: str) -> str:
+    """tests/perf/REPORT.md: one run's tables, the ladder and its chart, and the changes."""
+    commit = results.get("commit", "?")
+    out = [
+        "# Performance: one run",
+        "",
+        "Generated by `" + results["command"] + "` at commit " + commit + " "
+        "(`--write-report` writes this file and `ladder.png`). How the harness measures "
+        "is in `tests/perf/__init__.py` and the README; ratios only mean something within "
+        "one run, and this machine is shared, so they move between runs.",
+        "",
+        "## Against the ceiling",
+        "",
+        ("Every scenario, both modes, one and two workers; CPU µs/req is the server "
+        "processes' user + system time over the rounds divided by the requests served. "
+        "The non-2xx column also counts wrk's socket errors and timeouts (no answer "
+        "within 5 s)."),
+        "",
+        markdown(results, ladder=False),
+    ]
+    if results.get("ladder"):
+        out += ["", "## The cost ladder", "",
+                ("`GET /api/v1/users/{id}`, authenticated, served by apps that each add one "
+                "layer of the service to the ceiling (`tests/perf/ladder.py`), one at a time, "
+                "alternately over rounds. The step is the CPU the layer adds per request; its "
+                "share is of the gap from the ceiling to the service. Steps below ~100 µs are "
+                "within this machine's noise."), ""]
+        if chart:
+            out += [f"![CPU per request by layer]({chart})", ""]
+        out += ladder_table(results["ladder"])
+    if changes.strip():
+        out += ["", changes.strip()]
+    return "\n".join(out) + "\n"

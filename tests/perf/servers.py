@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
@@ -22,6 +23,8 @@ class ServerFailed(RuntimeError):
 
 class Server:
     """`uvicorn APP --workers N` on 127.0.0.1, with `env` on top of the harness's environment."""
+
+    by_url: ClassVar[dict[str, "Server"]] = {}  # so that a wrk run can read its server's CPU
 
     def __init__(self, name: str, app: str, env: dict[str, str], workers: int,
                  log_dir: Path, stock_uvicorn: bool = False) -> None:
@@ -40,6 +43,7 @@ class Server:
             cmd, cwd=ROOT, env={**os.environ, **env}, stdout=self._log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )
+        Server.by_url[self.url] = self
 
     def log(self) -> str:
         if not self._log.closed:
@@ -66,6 +70,10 @@ class Server:
         if self.workers == 1:
             return [self.process.pid]
         return _children(self.process.pid)
+
+    def cpu(self) -> float:
+        """CPU seconds the serving processes have used so far."""
+        return cpu_seconds(self.worker_pids())
 
     def rss(self) -> dict[int, dict[str, float]]:
         """Per worker pid: current (VmRSS) and peak (VmHWM) resident memory in MiB."""
@@ -135,3 +143,18 @@ def _memory(pid: int) -> dict[str, float] | None:
     if len(values) != 2:
         return None
     return {"rss_mib": values["VmRSS"], "peak_mib": values["VmHWM"]}
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU the processes have used so far (every thread), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / CLOCK_TICKS
