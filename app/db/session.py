@@ -1,18 +1,31 @@
 """Engines, the session factory and the per-request session dependency."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from fastapi import Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from app.core.config import Settings, get_settings
 from app.db.database import ConnectionSlots, Database
 from app.db.drivers import is_async, sync_url
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+# Execution option naming the statement a SQLite transaction begins with.
+SQLITE_BEGIN = "sqlite_begin"
 
 
 def _make_sqlite_transactional(engine: Engine, *, read_only: bool) -> None:
@@ -21,8 +34,11 @@ def _make_sqlite_transactional(engine: Engine, *, read_only: bool) -> None:
     # SQLite has one writer at a time. A deferred BEGIN that reads, then writes,
     # fails at once with "database is locked" when another writer got there
     # first; BEGIN IMMEDIATE takes the write lock up front, so concurrent
-    # writers queue for the busy timeout instead.
-    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    # writers queue for the busy timeout instead. That is the default (batch
+    # work, start-up); request sessions that only read are bound with
+    # `SQLITE_BEGIN: "BEGIN"` (see `get_db`) so that they never queue behind,
+    # or hold up, the writers.
+    default_begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -33,7 +49,7 @@ def _make_sqlite_transactional(engine: Engine, *, read_only: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        conn.exec_driver_sql(conn.get_execution_options().get(SQLITE_BEGIN, default_begin))
 
 
 def _read_only(url: URL, connect_args: dict[str, Any]) -> URL:
@@ -130,9 +146,30 @@ _slots = connection_slots(get_settings())
 _analytics_slots = connection_slots(get_settings())
 
 
-async def get_db() -> AsyncIterator[Database]:
+# Sessions of requests that only read: on SQLite they begin a plain (deferred)
+# BEGIN, which takes no write lock. Same pool as `engine`; other databases ignore it.
+_reading_engine = engine.execution_options(**{SQLITE_BEGIN: "BEGIN"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def reads_only(endpoint: Callable[P, T]) -> Callable[P, T]:
+    """Mark an endpoint of an unsafe method that never writes (logging in), so that
+    its session begins like a GET's."""
+    endpoint.reads_only = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def request_writes(request: Request) -> bool:
+    """Whether the request may write: any unsafe method, unless its endpoint `reads_only`."""
+    if request.method in SAFE_METHODS:
+        return False
+    return not getattr(request.scope.get("endpoint"), "reads_only", False)
+
+
+async def get_db(request: Request) -> AsyncIterator[Database]:
     """One session per request, closed (and its connection returned) whatever happens."""
-    async with Database(SessionLocal(), slots=_slots) as db:
+    session = SessionLocal() if request_writes(request) else SessionLocal(bind=_reading_engine)
+    async with Database(session, slots=_slots) as db:
         yield db
 
 

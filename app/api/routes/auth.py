@@ -2,9 +2,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 
-from app.api.json_body import StrictJSONRoute
 from app.api.deps import DatabaseDep, SettingsDep
+from app.api.json_body import StrictJSONRoute
 from app.api.responses import responses
+from app.db.session import reads_only
 from app.schemas.auth import Token
 from app.schemas.common import SafeStr
 from app.services import auth as service
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute)
     description="OAuth2 password flow. `username` may be the username or the email, in any "
     "letter case. Wrong username or wrong password get the same answer in about the same time.",
 )
+@reads_only  # a POST that only reads: its session takes no write lock on SQLite
 async def login_for_access_token(
     database: DatabaseDep,
     settings: SettingsDep,
