@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=30, gt=0)
     db_pool_pre_ping: bool = True
+    # PostgreSQL: how long a request may wait for a new connection, for a statement
+    # (the server cancels it; the client gives up 2 s later on a server that says
+    # nothing), and /health/ready for its ping. See app/db/timeouts.py.
+    db_connect_timeout: float = Field(default=5, gt=0)
+    db_statement_timeout: float = Field(default=10, gt=0)
+    db_ready_timeout: float = Field(default=2, gt=0)
+    # Behind PgBouncer in transaction pooling mode (see app/db/session.py).
+    db_pgbouncer: bool = False
     cors_origins: Annotated[list[str], NoDecode] = []
     # "json": one JSON object per line, for log shippers; "text" for people.
     log_format: Literal["text", "json"] = "text"

@@ -8,7 +8,7 @@ once, as `async def`, for both modes.
 
 import asyncio
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -68,6 +68,7 @@ class Database:
         self._session = session
         self._slots = slots if isinstance(session, Session) else None
         self._holding_slot = False
+        self._unfinished: asyncio.Future[Any] | None = None
 
     @property
     def session(self) -> Session:
@@ -97,6 +98,21 @@ class Database:
             # the sync drivers raise the DBAPI's OperationalError; make them alike.
             raise OperationalError("connect", None, exc) from exc
 
+    async def run_within(
+        self, seconds: float, fn: Service[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`run`, but stop waiting for it after `seconds` (readiness answers sooner than
+        the statement timeout). The call itself cannot be interrupted safely and carries
+        on, within the statement and connect timeouts; `close` waits for it, which
+        happens after the response has been sent."""
+        call = asyncio.ensure_future(self.run(fn, *args, **kwargs))
+        try:
+            return await asyncio.wait_for(asyncio.shield(call), seconds)
+        except TimeoutError:
+            self._unfinished = call
+            silence = TimeoutError(f"no answer within {seconds:g}s")
+            raise OperationalError("run_within", None, silence) from None
+
     async def __aenter__(self) -> "Database":
         return self
 
@@ -104,6 +120,10 @@ class Database:
         await self.close()
 
     async def close(self) -> None:
+        if self._unfinished is not None:
+            # Whatever it raises was answered for already (run_within).
+            await asyncio.gather(self._unfinished, return_exceptions=True)
+            self._unfinished = None
         try:
             if isinstance(self._session, AsyncSession):
                 await self._session.close()

@@ -19,6 +19,11 @@ from sqlalchemy.pool import NullPool
 from app.core.config import Settings, get_settings
 from app.db.database import ConnectionSlots, Database
 from app.db.drivers import is_async, sync_url
+from app.db.timeouts import (
+    bounded_psycopg2_connection,
+    statement_bound,
+    treat_timeouts_as_disconnects,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -69,17 +74,48 @@ def _read_only(url: URL, connect_args: dict[str, Any]) -> URL:
     raise ValueError(f"read-only connections are not supported for {backend}")
 
 
+def _bound_waits(url: URL, settings: Settings, connect_args: dict[str, Any]) -> None:
+    """Bound how long a PostgreSQL server may keep a request waiting (app/db/timeouts.py):
+    connecting, DB_CONNECT_TIMEOUT; a statement, DB_STATEMENT_TIMEOUT on the server and
+    a little more on the client, for a server that never answers."""
+    statement_ms = f"{settings.db_statement_timeout * 1000:.0f}"
+    client_bound = statement_bound(settings.db_statement_timeout)
+    # PgBouncer refuses connections that send startup parameters it does not know
+    # (options, statement_timeout): behind it, set statement_timeout on the role.
+    server_side = not settings.db_pgbouncer
+    if url.get_driver_name() == "asyncpg":
+        connect_args["timeout"] = settings.db_connect_timeout
+        connect_args["command_timeout"] = client_bound
+        if server_side:
+            connect_args.setdefault("server_settings", {})["statement_timeout"] = statement_ms
+        return
+    connect_args["connection_factory"] = bounded_psycopg2_connection(
+        settings.db_connect_timeout, client_bound
+    )
+    if server_side:
+        options = connect_args.get("options", "")
+        connect_args["options"] = f"{options} -c statement_timeout={statement_ms}".strip()
+
+
 def build_engine(
-    url: str | URL, settings: Settings, *, read_only: bool = False, **overrides: Any
+    url: str | URL,
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    timeouts: bool = True,
+    **overrides: Any,
 ) -> Engine | AsyncEngine:
     """An engine for `url` with the pool and dialect options the settings ask for:
-    an `AsyncEngine` when the URL names an async driver, else an `Engine`."""
+    an `AsyncEngine` when the URL names an async driver, else an `Engine`.
+    `timeouts=False` lets statements run as long as they take (batch work)."""
     parsed = make_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         connect_args["check_same_thread"] = False
     if read_only:
         parsed = _read_only(parsed, connect_args)
+    if timeouts and parsed.get_backend_name() == "postgresql":
+        _bound_waits(parsed, settings, connect_args)
     connect_args.update(overrides.pop("connect_args", {}))
     kwargs: dict[str, Any] = {
         "echo": settings.database_echo,
@@ -98,10 +134,12 @@ def build_engine(
         async_engine = create_async_engine(parsed, **kwargs)
         if parsed.get_backend_name() == "sqlite":
             _make_sqlite_transactional(async_engine.sync_engine, read_only=read_only)
+        treat_timeouts_as_disconnects(async_engine.sync_engine)
         return async_engine
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _make_sqlite_transactional(engine, read_only=read_only)
+    treat_timeouts_as_disconnects(engine)
     return engine
 
 
@@ -183,7 +221,7 @@ async def get_analytics_db() -> AsyncIterator[Database]:
 def batch_session(settings: Settings) -> Iterator[Session]:
     """A session with an engine of its own, on the sync driver, for one-off work
     (start-up, the CLI): `settings` may not be the ones SessionLocal was built from."""
-    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
+    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool, timeouts=False)
     try:
         with Session(engine, expire_on_commit=False) as db:
             yield db
