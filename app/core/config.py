@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     db_ready_timeout: float = Field(default=2, gt=0)
     # Behind PgBouncer in transaction pooling mode (see app/db/session.py).
     db_pgbouncer: bool = False
+    # Failed logins (app/api/throttle.py): limits in the `limits` library's notation,
+    # several separated by ";"; counts in memory (one process) or Redis (shared).
+    login_rate_limit_enabled: bool = True
+    login_rate_limit_per_account: str = "10/minute"
+    login_rate_limit_per_address: str = "30/minute"
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_key_prefix: str = "heroes"
     cors_origins: Annotated[list[str], NoDecode] = []
     # "json": one JSON object per line, for log shippers; "text" for people.
     log_format: Literal["text", "json"] = "text"
