@@ -104,8 +104,9 @@ class LoginThrottle:
         try:
             storage = storage_from_string(_storage_uri(url), **options)
         except ConfigurationError as exc:
+            reason = str(exc).replace("async+", "")
             raise ThrottleConfigError(
-                f"RATE_LIMIT_STORAGE_URL={url!r} cannot be used ({exc}); "
+                f"RATE_LIMIT_STORAGE_URL={url!r} cannot be used ({reason}); "
                 "use memory:// or redis://host:port/db"
             ) from None
         self._limiter = MovingWindowRateLimiter(storage)

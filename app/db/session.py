@@ -1,5 +1,6 @@
 """Engines, the session factory and the per-request session dependency."""
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -20,6 +21,7 @@ from app.core.config import Settings, get_settings
 from app.db.database import ConnectionSlots, Database
 from app.db.drivers import is_async, sync_url
 from app.db.timeouts import (
+    asyncpg_connection_without_cancel,
     bounded_psycopg2_connection,
     statement_bound,
     treat_timeouts_as_disconnects,
@@ -74,6 +76,26 @@ def _read_only(url: URL, connect_args: dict[str, Any]) -> URL:
     raise ValueError(f"read-only connections are not supported for {backend}")
 
 
+def _through_pgbouncer(connect_args: dict[str, Any]) -> None:
+    """asyncpg through PgBouncer in transaction pooling mode (DB_PGBOUNCER=true).
+
+    asyncpg prepares every statement under a name (__asyncpg_stmt_1__, ...) and
+    caches it per connection; behind PgBouncer consecutive transactions of one
+    connection land on different server connections, where that name is missing
+    or is another client's statement. So: no statement caches (asyncpg's, and
+    SQLAlchemy's on top of it), and a unique name for each prepared statement.
+    The cost is a prepare per statement, which is why it is a setting. A timed-out
+    statement's connection is dropped rather than cancelled (see timeouts.py)."""
+    connect_args["connection_class"] = asyncpg_connection_without_cancel()
+    connect_args["statement_cache_size"] = 0
+    connect_args["prepared_statement_cache_size"] = 0
+    connect_args["prepared_statement_name_func"] = _unique_statement_name
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
 def _bound_waits(url: URL, settings: Settings, connect_args: dict[str, Any]) -> None:
     """Bound how long a PostgreSQL server may keep a request waiting (app/db/timeouts.py):
     connecting, DB_CONNECT_TIMEOUT; a statement, DB_STATEMENT_TIMEOUT on the server and
@@ -112,8 +134,11 @@ def build_engine(
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         connect_args["check_same_thread"] = False
-    if read_only:
+    behind_pgbouncer = settings.db_pgbouncer and parsed.get_backend_name() == "postgresql"
+    if read_only and not behind_pgbouncer:
         parsed = _read_only(parsed, connect_args)
+    if behind_pgbouncer and parsed.get_driver_name() == "asyncpg":
+        _through_pgbouncer(connect_args)
     if timeouts and parsed.get_backend_name() == "postgresql":
         _bound_waits(parsed, settings, connect_args)
     connect_args.update(overrides.pop("connect_args", {}))
@@ -130,6 +155,10 @@ def build_engine(
             pool_timeout=settings.db_pool_timeout,
         )
     kwargs.update(overrides)
+    if read_only and behind_pgbouncer:
+        # PgBouncer refuses the startup parameter _read_only sends; BEGIN READ ONLY
+        # instead, per transaction, which any pooler passes through.
+        kwargs.setdefault("execution_options", {})["postgresql_readonly"] = True
     if is_async(parsed):
         async_engine = create_async_engine(parsed, **kwargs)
         if parsed.get_backend_name() == "sqlite":

@@ -97,6 +97,27 @@ def bounded_psycopg2_connection(connect_seconds: float, statement_seconds: float
     return BoundedConnection
 
 
+def asyncpg_connection_without_cancel() -> type[Any]:
+    """An asyncpg connection class that, when a statement times out, drops the connection
+    instead of sending the server a CancelRequest.
+
+    The connection is abandoned either way (see `treat_timeouts_as_disconnects`), so the
+    request is only a courtesy to a server that is not answering; and PgBouncer 1.18 (the
+    Debian package) aborts, every client with it, on a CancelRequest that races the
+    client's disconnect ("bad client state" in disconnect_client). Used behind PgBouncer,
+    where the server's statement_timeout set on the role cancels slow statements.
+    This overrides `asyncpg.Connection._cancel` (asyncpg 0.32, pinned)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    class ConnectionWithoutCancel(asyncpg.Connection):  # type: ignore[misc]
+        async def _cancel(self, waiter: Any, cancel_waiter: Any = None) -> None:
+            self.terminate()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    return ConnectionWithoutCancel
+
+
 def _timed_out(exc: BaseException) -> bool:
     # asyncpg's command_timeout raises asyncio's TimeoutError (the builtin one).
     return isinstance(exc, TimeoutError)

@@ -2,7 +2,6 @@
 
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import pytest
 import redis
