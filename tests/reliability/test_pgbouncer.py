@@ -8,11 +8,13 @@ cached prepared statements unless DB_PGBOUNCER=true. Migrations run directly
 against PostgreSQL (the migration lock is session-level; see the README).
 """
 
+import asyncio
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,9 +22,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import migrate
+from app.db.session import _through_pgbouncer
 from tests.asyncmode import ASYNC_MODE
 from tests.databases import fresh_database
 from tests.live import free_port, live_server, register_and_login
@@ -46,7 +52,7 @@ class PgBouncer:
 
     def __init__(self, host: str, port: int) -> None:
         if not PGBOUNCER.exists():
-            pytest.skip("PgBouncer is not installed (Debian package pgbouncer; .ci/run installs it)")
+            pytest.skip("PgBouncer is not installed (Debian's pgbouncer; .ci/run installs it)")
         # Not under pytest's tmp_path: that is private to root, and PgBouncer runs as postgres.
         self.root = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self.port = free_port()
@@ -137,6 +143,46 @@ def bouncer_for() -> Iterator[Callable[[str, int], PgBouncer]]:
     yield start
     for bouncer in started:
         bouncer.stop()
+
+
+def _statements_through(url: str, connect_args: dict) -> Counter[str]:
+    """40 concurrent connections of an asyncpg engine, 5 statements and commits each;
+    "ok" or the error per connection. In a thread: the test may be on a running loop."""
+    outcomes: Counter[str] = Counter()
+
+    async def one(engine, n: int) -> None:
+        try:
+            async with engine.connect() as conn:
+                for k in range(5):
+                    await conn.execute(text(f"SELECT {k} + :n"), {"n": n})
+                    await conn.commit()
+            outcomes["ok"] += 1
+        except DBAPIError as exc:
+            outcomes[type(exc.orig).__name__] += 1
+
+    async def crowd() -> None:
+        engine = create_async_engine(url, connect_args=connect_args, pool_size=4)
+        try:
+            await asyncio.gather(*(one(engine, n) for n in range(40)))
+        finally:
+            await engine.dispose()
+
+    thread = threading.Thread(target=asyncio.run, args=(crowd(),))
+    thread.start()
+    thread.join()
+    return outcomes
+
+
+def test_asyncpg_prepared_statements_through_pgbouncer(postgres_database, bouncer_for):
+    target = make_url(postgres_database)
+    bouncer = bouncer_for(target.host, target.port or 5432)
+    url = make_url(bouncer.url(postgres_database)).set(drivername="postgresql+asyncpg")
+    configured: dict = {}
+    _through_pgbouncer(configured)  # what build_engine adds with DB_PGBOUNCER=true
+
+    assert _statements_through(url.render_as_string(hide_password=False), configured) == {"ok": 40}
+    # Without DB_PGBOUNCER's configuration, asyncpg's named statements go missing.
+    assert _statements_through(url.render_as_string(hide_password=False), {})["ok"] < 40
 
 
 def test_a_slice_of_the_api_through_pgbouncer(postgres_database, bouncer_for, tmp_path):
