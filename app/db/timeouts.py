@@ -12,7 +12,8 @@ and neither does the server's own `statement_timeout`. Only the client can give 
   non-blocking and has psycopg2 call back into Python whenever it would wait; the
   callback below waits with a deadline. It is process-wide, but bounds only
   connections made through `bounded_psycopg2_connection` (the request engines'),
-  so migrations and batch work may take as long as they need.
+  so migrations and batch work may take as long as they need. One cost: psycopg2
+  refuses `copy_expert` (COPY) while a wait callback is registered, in that process.
 
 A connection that timed out is closed and treated as a disconnect: the pool drops
 it, and every other connection it holds (they lead to the same server), and the
