@@ -7,14 +7,17 @@ once, as `async def`, for both modes.
 """
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+
+logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -119,19 +122,32 @@ class Database:
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
+    async def _close_session(self) -> None:
+        if isinstance(self._session, AsyncSession):
+            await self._session.close()
+        elif self._session.in_transaction():
+            # Its ROLLBACK is a round trip: not on the event loop's thread.
+            await run_in_threadpool(self._session.close)
+        else:
+            self._session.close()
+
     async def close(self) -> None:
         if self._unfinished is not None:
             # Whatever it raises was answered for already (run_within).
             await asyncio.gather(self._unfinished, return_exceptions=True)
             self._unfinished = None
         try:
+            await self._close_session()
+        except (OperationalError, InterfaceError) as exc:
+            # Ending the transaction needs the database too, and it may have gone or
+            # stopped answering since the request's last statement; the response is
+            # usually sent by now. SQLAlchemy has dropped the connection: say so in a
+            # line rather than a traceback, and let go of the session without I/O.
+            logger.warning("database lost while ending a request's session: %s", exc.orig)
             if isinstance(self._session, AsyncSession):
-                await self._session.close()
-            elif self._session.in_transaction():
-                # Its ROLLBACK is a round trip: not on the event loop's thread.
-                await run_in_threadpool(self._session.close)
+                await self._session.invalidate()
             else:
-                self._session.close()
+                self._session.invalidate()
         finally:
             if self._holding_slot:
                 self._holding_slot = False
