@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from app.api import errors, metrics, openapi
 from app.api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware, RouteTemplates
 from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
+from app.api.throttle import LoginThrottle, ThrottleConfigError
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.startup import lifespan_for, served
@@ -45,6 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
     )
     app.state.settings = settings
+    try:
+        app.state.login_throttle = LoginThrottle(settings)
+    except ThrottleConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
     api = APIRouter(prefix="/api/v1")
     for module in (auth, users, teams, heroes, items, analytics):
         api.include_router(module.router)

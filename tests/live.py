@@ -34,6 +34,8 @@ class LiveServer:
             "SECRET_KEY": TEST_SECRET_KEY,
             "BCRYPT_ROUNDS": "4",
             "AUTO_MIGRATE": "true",
+            # Not throttled unless a test asks (tests/reliability/test_shared_throttle.py).
+            "LOGIN_RATE_LIMIT_ENABLED": "false",
             **settings,
         }
         self._log = open(log_path, "w")

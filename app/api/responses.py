@@ -13,6 +13,15 @@ _DESCRIPTIONS = {
     404: ("No such resource, or one the caller may not see", "Hero not found"),
     409: ("A unique value is already taken", "Team name already exists"),
     422: ("Invalid input, or a reference to a row that does not exist", "Team 7 does not exist"),
+    429: ("Too many failed attempts; retry after `Retry-After` seconds",
+          "Too many failed login attempts; try again later"),
+}
+
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before the next attempt",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorMessage"}
@@ -29,6 +38,8 @@ def responses(*codes: int, headers: dict[str, Any] | None = None) -> dict[int | 
             documented[code] = {"description": description, "content": content}
         else:
             documented[code] = _error(description, {"detail": example})
+        if code == 429:
+            documented[code]["headers"] = RETRY_AFTER
     documented[503] = _error("The database cannot be reached", DB_UNAVAILABLE)
     if headers:
         documented[200] = {"headers": headers}

@@ -66,6 +66,21 @@ class Settings(BaseSettings):
     # DB_POOL_RECYCLE seconds (-1: never) outlives idle cuts by servers and proxies.
     db_pool_pre_ping: bool = False
     db_pool_recycle: int = Field(default=1800, ge=-1)
+    # PostgreSQL: how long a request may wait for a new connection, for a statement
+    # (the server cancels it; the client gives up 2 s later on a server that says
+    # nothing), and /health/ready for its ping. See app/db/timeouts.py.
+    db_connect_timeout: float = Field(default=5, gt=0)
+    db_statement_timeout: float = Field(default=10, gt=0)
+    db_ready_timeout: float = Field(default=2, gt=0)
+    # Behind PgBouncer in transaction pooling mode (see app/db/session.py).
+    db_pgbouncer: bool = False
+    # Failed logins (app/api/throttle.py): limits in the `limits` library's notation,
+    # several separated by ";"; counts in memory (one process) or Redis (shared).
+    login_rate_limit_enabled: bool = True
+    login_rate_limit_per_account: str = "10/minute"
+    login_rate_limit_per_address: str = "30/minute"
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_key_prefix: str = "heroes"
     cors_origins: Annotated[list[str], NoDecode] = []
     # "json": one JSON object per line, for log shippers; "text" for people.
     log_format: Literal["text", "json"] = "text"

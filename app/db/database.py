@@ -7,16 +7,19 @@ once, as `async def`, for both modes.
 """
 
 import asyncio
+import logging
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db import disconnects
+
+logger = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -70,6 +73,7 @@ class Database:
         self._session = session
         self._slots = slots if isinstance(session, Session) else None
         self._holding_slot = False
+        self._unfinished: asyncio.Future[Any] | None = None
 
     @property
     def session(self) -> Session:
@@ -110,21 +114,53 @@ class Database:
             # the sync drivers raise the DBAPI's OperationalError; make them alike.
             raise OperationalError("connect", None, exc) from exc
 
+    async def run_within(
+        self, seconds: float, fn: Service[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`run`, but stop waiting for it after `seconds` (readiness answers sooner than
+        the statement timeout). The call itself cannot be interrupted safely and carries
+        on, within the statement and connect timeouts; `close` waits for it, which
+        happens after the response has been sent."""
+        call = asyncio.ensure_future(self.run(fn, *args, **kwargs))
+        try:
+            return await asyncio.wait_for(asyncio.shield(call), seconds)
+        except TimeoutError:
+            self._unfinished = call
+            silence = TimeoutError(f"no answer within {seconds:g}s")
+            raise OperationalError("run_within", None, silence) from None
+
     async def __aenter__(self) -> "Database":
         return self
 
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
+    async def _close_session(self) -> None:
+        if isinstance(self._session, AsyncSession):
+            await self._session.close()
+        elif self._session.in_transaction():
+            # Its ROLLBACK is a round trip: not on the event loop's thread.
+            await run_in_threadpool(self._session.close)
+        else:
+            self._session.close()
+
     async def close(self) -> None:
+        if self._unfinished is not None:
+            # Whatever it raises was answered for already (run_within).
+            await asyncio.gather(self._unfinished, return_exceptions=True)
+            self._unfinished = None
         try:
+            await self._close_session()
+        except (OperationalError, InterfaceError) as exc:
+            # Ending the transaction needs the database too, and it may have gone or
+            # stopped answering since the request's last statement; the response is
+            # usually sent by now. SQLAlchemy has dropped the connection: say so in a
+            # line rather than a traceback, and let go of the session without I/O.
+            logger.warning("database lost while ending a request's session: %s", exc.orig)
             if isinstance(self._session, AsyncSession):
-                await self._session.close()
-            elif self._session.in_transaction():
-                # Its ROLLBACK is a round trip: not on the event loop's thread.
-                await run_in_threadpool(self._session.close)
+                await self._session.invalidate()
             else:
-                self._session.close()
+                self._session.invalidate()
         finally:
             if self._holding_slot:
                 self._holding_slot = False

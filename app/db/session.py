@@ -1,11 +1,13 @@
 """Engines, the session factory and the per-request session dependency."""
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from fastapi import Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
@@ -22,6 +24,19 @@ from app.db import disconnects
 from app.db.database import ConnectionSlots, Database
 from app.db.drivers import is_async, sync_url, url_problem
 from app.db.sqlite_functions import use_unicode_lower
+from app.db.timeouts import (
+    asyncpg_connection_without_cancel,
+    bounded_psycopg2_connection,
+    statement_bound,
+    treat_timeouts_as_disconnects,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+# Execution option naming the statement a SQLite transaction begins with.
+SQLITE_BEGIN = "sqlite_begin"
 
 
 def _make_sqlite_transactional(engine: Engine, *, read_only: bool) -> None:
@@ -30,8 +45,11 @@ def _make_sqlite_transactional(engine: Engine, *, read_only: bool) -> None:
     # SQLite has one writer at a time. A deferred BEGIN that reads, then writes,
     # fails at once with "database is locked" when another writer got there
     # first; BEGIN IMMEDIATE takes the write lock up front, so concurrent
-    # writers queue for the busy timeout instead.
-    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    # writers queue for the busy timeout instead. That is the default (batch
+    # work, start-up); request sessions that only read are bound with
+    # `SQLITE_BEGIN: "BEGIN"` (see `get_db`) so that they never queue behind,
+    # or hold up, the writers.
+    default_begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -42,7 +60,7 @@ def _make_sqlite_transactional(engine: Engine, *, read_only: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
+        conn.exec_driver_sql(conn.get_execution_options().get(SQLITE_BEGIN, default_begin))
 
 
 def _read_only(url: URL, connect_args: dict[str, Any]) -> URL:
@@ -62,17 +80,71 @@ def _read_only(url: URL, connect_args: dict[str, Any]) -> URL:
     raise ValueError(f"read-only connections are not supported for {backend}")
 
 
+def _through_pgbouncer(connect_args: dict[str, Any]) -> None:
+    """asyncpg through PgBouncer in transaction pooling mode (DB_PGBOUNCER=true).
+
+    asyncpg prepares every statement under a name (__asyncpg_stmt_1__, ...) and
+    caches it per connection; behind PgBouncer consecutive transactions of one
+    connection land on different server connections, where that name is missing
+    or is another client's statement. So: no statement caches (asyncpg's, and
+    SQLAlchemy's on top of it), and a unique name for each prepared statement.
+    The cost is a prepare per statement, which is why it is a setting. A timed-out
+    statement's connection is dropped rather than cancelled (see timeouts.py)."""
+    connect_args["connection_class"] = asyncpg_connection_without_cancel()
+    connect_args["statement_cache_size"] = 0
+    connect_args["prepared_statement_cache_size"] = 0
+    connect_args["prepared_statement_name_func"] = _unique_statement_name
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
+def _bound_waits(url: URL, settings: Settings, connect_args: dict[str, Any]) -> None:
+    """Bound how long a PostgreSQL server may keep a request waiting (app/db/timeouts.py):
+    connecting, DB_CONNECT_TIMEOUT; a statement, DB_STATEMENT_TIMEOUT on the server and
+    a little more on the client, for a server that never answers."""
+    statement_ms = f"{settings.db_statement_timeout * 1000:.0f}"
+    client_bound = statement_bound(settings.db_statement_timeout)
+    # PgBouncer refuses connections that send startup parameters it does not know
+    # (options, statement_timeout): behind it, set statement_timeout on the role.
+    server_side = not settings.db_pgbouncer
+    if url.get_driver_name() == "asyncpg":
+        connect_args["timeout"] = settings.db_connect_timeout
+        connect_args["command_timeout"] = client_bound
+        if server_side:
+            connect_args.setdefault("server_settings", {})["statement_timeout"] = statement_ms
+        return
+    connect_args["connection_factory"] = bounded_psycopg2_connection(
+        settings.db_connect_timeout, client_bound
+    )
+    if server_side:
+        options = connect_args.get("options", "")
+        connect_args["options"] = f"{options} -c statement_timeout={statement_ms}".strip()
+
+
 def build_engine(
-    url: str | URL, settings: Settings, *, read_only: bool = False, **overrides: Any
+    url: str | URL,
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    timeouts: bool = True,
+    **overrides: Any,
 ) -> Engine | AsyncEngine:
     """An engine for `url` with the pool and dialect options the settings ask for:
-    an `AsyncEngine` when the URL names an async driver, else an `Engine`."""
+    an `AsyncEngine` when the URL names an async driver, else an `Engine`.
+    `timeouts=False` lets statements run as long as they take (batch work)."""
     parsed = make_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         connect_args["check_same_thread"] = False
-    if read_only:
+    behind_pgbouncer = settings.db_pgbouncer and parsed.get_backend_name() == "postgresql"
+    if read_only and not behind_pgbouncer:
         parsed = _read_only(parsed, connect_args)
+    if behind_pgbouncer and parsed.get_driver_name() == "asyncpg":
+        _through_pgbouncer(connect_args)
+    if timeouts and parsed.get_backend_name() == "postgresql":
+        _bound_waits(parsed, settings, connect_args)
     connect_args.update(overrides.pop("connect_args", {}))
     kwargs: dict[str, Any] = {
         "echo": settings.database_echo,
@@ -88,18 +160,24 @@ def build_engine(
             pool_timeout=settings.db_pool_timeout,
         )
     kwargs.update(overrides)
+    if read_only and behind_pgbouncer:
+        # PgBouncer refuses the startup parameter _read_only sends; BEGIN READ ONLY
+        # instead, per transaction, which any pooler passes through.
+        kwargs.setdefault("execution_options", {})["postgresql_readonly"] = True
     if is_async(parsed):
         async_engine = create_async_engine(parsed, **kwargs)
         disconnects.track(async_engine.sync_engine)
         if parsed.get_backend_name() == "sqlite":
             _make_sqlite_transactional(async_engine.sync_engine, read_only=read_only)
             use_unicode_lower(async_engine.sync_engine)
+        treat_timeouts_as_disconnects(async_engine.sync_engine)
         return async_engine
     engine = create_engine(parsed, **kwargs)
     disconnects.track(engine)
     if parsed.get_backend_name() == "sqlite":
         _make_sqlite_transactional(engine, read_only=read_only)
         use_unicode_lower(engine)
+    treat_timeouts_as_disconnects(engine)
     return engine
 
 
@@ -135,6 +213,9 @@ class Databases:
     engine: Engine | AsyncEngine
     sessions: sessionmaker[Session] | async_sessionmaker[AsyncSession]
     slots: ConnectionSlots
+    # For sessions of requests that only read: on SQLite they begin a plain (deferred)
+    # BEGIN, which takes no write lock. Same pool as `engine`; other databases ignore it.
+    reading_engine: Engine | AsyncEngine
     # Reporting reads go to the replica when one is configured, else to the primary,
     # and through a connection that cannot write either way.
     analytics_engine: Engine | AsyncEngine
@@ -153,6 +234,7 @@ def _build_databases(settings: Settings) -> Databases:
         engine=engine,
         sessions=make_session_factory(engine),
         slots=connection_slots(settings),
+        reading_engine=engine.execution_options(**{SQLITE_BEGIN: "BEGIN"}),
         analytics_engine=analytics_engine,
         analytics_sessions=make_session_factory(analytics_engine),
         analytics_slots=connection_slots(settings),
@@ -229,10 +311,28 @@ def describe_databases(settings: Settings) -> str:
     return line
 
 
-async def get_db() -> AsyncIterator[Database]:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def reads_only(endpoint: Callable[P, T]) -> Callable[P, T]:
+    """Mark an endpoint of an unsafe method that never writes (logging in), so that
+    its session begins like a GET's."""
+    endpoint.reads_only = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def request_writes(request: Request) -> bool:
+    """Whether the request may write: any unsafe method, unless its endpoint `reads_only`."""
+    if request.method in SAFE_METHODS:
+        return False
+    return not getattr(request.scope.get("endpoint"), "reads_only", False)
+
+
+async def get_db(request: Request) -> AsyncIterator[Database]:
     """One session per request, closed (and its connection returned) whatever happens."""
     dbs = databases()
-    async with Database(dbs.sessions(), slots=dbs.slots) as db:
+    session = dbs.sessions() if request_writes(request) else dbs.sessions(bind=dbs.reading_engine)
+    async with Database(session, slots=dbs.slots) as db:
         yield db
 
 
@@ -247,7 +347,7 @@ async def get_analytics_db() -> AsyncIterator[Database]:
 def batch_session(settings: Settings) -> Iterator[Session]:
     """A session with an engine of its own, on the sync driver, for one-off work
     (start-up, the CLI): `settings` may not be the ones `databases()` was built from."""
-    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool)
+    engine = build_sync_engine(settings.database_url, settings, poolclass=NullPool, timeouts=False)
     try:
         with Session(engine, expire_on_commit=False) as db:
             yield db

@@ -68,6 +68,9 @@ def create_user(
     db: Session, *, user_in: UserCreate, bcrypt_rounds: int, is_superuser: bool = False
 ) -> User:
     """Register a user; Conflict if the email or username is taken."""
+    # Hashed before the first query begins the transaction: on SQLite a writing
+    # transaction holds the database's one write lock for as long as it lasts.
+    hashed_password = hash_password(user_in.password, bcrypt_rounds)
     taken = _taken_value(db, email=user_in.email, username=user_in.username)
     if taken:
         raise Conflict(taken)
@@ -75,7 +78,7 @@ def create_user(
         username=user_in.username,
         email=user_in.email,
         full_name=user_in.full_name,
-        hashed_password=hash_password(user_in.password, bcrypt_rounds),
+        hashed_password=hashed_password,
         is_superuser=is_superuser,
     )
     db.add(user)
@@ -98,6 +101,10 @@ def update_user(
     if not actor.is_superuser and changes.keys() & {"is_active", "is_superuser"}:
         raise PermissionDenied("Only superusers may change is_active or is_superuser")
     if "password" in changes:
+        # End the transaction that read the caller and the user (objects stay loaded)
+        # before hashing, so no lock or connection is held during bcrypt; the write
+        # below begins a new one.
+        db.commit()
         changes["hashed_password"] = hash_password(changes.pop("password"), bcrypt_rounds)
     email, username = changes.get("email"), changes.get("username")
     taken = _taken_value(db, email=email, username=username, exclude_id=user.id)

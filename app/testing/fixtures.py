@@ -72,6 +72,9 @@ def settings(database_url: str) -> Settings:
         secret_key=TEST_SECRET_KEY,
         bcrypt_rounds=factories.TEST_BCRYPT_ROUNDS,
         auto_migrate=False,
+        # Tests log in and fail on purpose far faster than people; the throttle's own
+        # tests (tests/api/test_login_throttling.py) turn it on.
+        login_rate_limit_enabled=False,
         _env_file=None,
     )
 

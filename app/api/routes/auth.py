@@ -1,10 +1,12 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 
-from app.api.json_body import StrictJSONRoute
 from app.api.deps import DatabaseDep, SettingsDep
+from app.api.json_body import StrictJSONRoute
 from app.api.responses import responses
+from app.api.throttle import LoginThrottleDep
+from app.db.session import reads_only
 from app.schemas.auth import Token
 from app.schemas.common import SafeStr
 from app.services import auth as service
@@ -16,18 +18,27 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute)
     "/token",
     response_model=Token,
     operation_id="login_for_access_token",
-    responses=responses(401, 403),
+    responses=responses(401, 403, 429),
     description="OAuth2 password flow. `username` may be the username or the email, in any "
-    "letter case. Wrong username or wrong password get the same answer in about the same time.",
+    "letter case. Wrong username or wrong password get the same answer in about the same time. "
+    "Failed attempts are limited per account and per client address: past the limit, 429 with "
+    "`Retry-After`, whether or not the account exists.",
 )
+@reads_only  # a POST that only reads: its session takes no write lock on SQLite
 async def login_for_access_token(
     database: DatabaseDep,
     settings: SettingsDep,
+    throttle: LoginThrottleDep,
+    request: Request,
     username: Annotated[SafeStr, Form(min_length=1, max_length=320)],
     password: Annotated[SafeStr, Form(min_length=1, max_length=1024)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> Token:
-    user = await database.run(
-        service.authenticate, login=username, password=password, bcrypt_rounds=settings.bcrypt_rounds
-    )
+    async with throttle.attempt(login=username, request=request):
+        user = await database.run(
+            service.authenticate,
+            login=username,
+            password=password,
+            bcrypt_rounds=settings.bcrypt_rounds,
+        )
     return service.issue_token(user=user, settings=settings)

@@ -4,7 +4,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.api.deps import DatabaseDep
+from app.api.deps import DatabaseDep, SettingsDep
 from app.schemas.health import Liveness, Readiness
 
 
@@ -27,10 +27,10 @@ async def check_liveness() -> Liveness:
     operation_id="check_readiness",
     responses={503: {"model": Readiness, "description": "The database cannot be reached"}},
 )
-async def check_readiness(database: DatabaseDep) -> Readiness | JSONResponse:
-    """200 when the database answers a query, 503 otherwise."""
+async def check_readiness(database: DatabaseDep, settings: SettingsDep) -> Readiness | JSONResponse:
+    """200 when the database answers a query within DB_READY_TIMEOUT, 503 otherwise."""
     try:
-        await database.run(_ping)
+        await database.run_within(settings.db_ready_timeout, _ping)
     except SQLAlchemyError:
         body = Readiness(status="unavailable", database="unreachable")
         return JSONResponse(body.model_dump(), status_code=503)
