@@ -18,6 +18,7 @@ from app.failures import debug_requested, print_failure
 
 def _migrate(args: argparse.Namespace) -> None:
     from alembic import command
+
     from app.db import migrate
 
     url = get_settings().database_url

@@ -89,7 +89,9 @@ def live_server(database_url: str, log_path: Path, *, serve_args: list[str] | No
         server.stop()
 
 
-def register_and_login(base_url: str, username: str, password: str = "a long password") -> dict[str, str]:
+def register_and_login(
+    base_url: str, username: str, password: str = "a long password"
+) -> dict[str, str]:
     """A fresh user's bearer headers, obtained over HTTP."""
     email = f"{username}@example.com"
     httpx.post(f"{base_url}/api/v1/users",

@@ -20,8 +20,10 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def _timestamps() -> list[sa.Column]:
     return [
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            name, sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        )
+        for name in ("created_at", "updated_at")
     ]
 
 

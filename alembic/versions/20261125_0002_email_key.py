@@ -20,9 +20,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.util import CommandError
-
 from alembic import context, op
+from alembic.util import CommandError
 
 revision: str = "0002"
 down_revision: str | None = "0001"

@@ -54,7 +54,9 @@ async def get_current_superuser(user: CurrentUser) -> User:
 SuperUser = Annotated[User, Depends(get_current_superuser)]
 
 
-async def get_registrar(database: DatabaseDep, settings: SettingsDep, token: TokenDep) -> User | None:
+async def get_registrar(
+    database: DatabaseDep, settings: SettingsDep, token: TokenDep
+) -> User | None:
     """Who may register users: anyone while registration is open, else a superuser."""
     if settings.open_registration:
         return None

@@ -58,6 +58,7 @@ def summary(db: Session) -> Summary:
         heroes_without_team=without_team,
         items=items,
         heroes_per_team=[
-            TeamHeroCount(team_id=id_, team_name=name, heroes=count) for id_, name, count in per_team
+            TeamHeroCount(team_id=id_, team_name=name, heroes=count)
+            for id_, name, count in per_team
         ],
     )

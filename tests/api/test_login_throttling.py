@@ -148,7 +148,9 @@ def test_two_instances_sharing_redis_see_each_others_counts(client_for, redis_se
     first, second = client_for(redis_settings), client_for(redis_settings)
     user = UserFactory()
 
-    statuses = [login((first, second)[n % 2], user.username).status_code for n in range(PER_ACCOUNT)]
+    statuses = [
+        login((first, second)[n % 2], user.username).status_code for n in range(PER_ACCOUNT)
+    ]
 
     assert statuses == [401] * PER_ACCOUNT
     assert_throttled(login(first, user.username))

@@ -3,10 +3,10 @@
 from collections.abc import Iterator
 
 import pytest
+from alembic import command
 from alembic.util import CommandError
 from sqlalchemy import create_engine, inspect, text
 
-from alembic import command
 from app.db import migrate
 from app.db.base import Base
 from app.db.drivers import sync_url

@@ -152,7 +152,8 @@ def count_statements(env: dict[str, str], token: str, repeat: int, heroes: int,
         },
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.perf.statements"], check=False, input=json.dumps(spec), cwd=ROOT,
+        [sys.executable, "-m", "tests.perf.statements"],
+        check=False, input=json.dumps(spec), cwd=ROOT,
         env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout,
     )
     lines = proc.stdout.strip().splitlines()
@@ -379,7 +380,8 @@ def run_block(ctx: Ctx, name: str, env: dict[str, str], workers: int, scenarios:
             block["scenarios"]["heroes_deep"] = deep
             log(f"  {name} w{workers} heroes_deep: keyset deep/first p50 "
                 f"{_ratio(deep['after_id_deep']['p50_ms'], deep['after_id_first']['p50_ms'])}, "
-                f"skip deep/first {_ratio(deep['skip_deep']['p50_ms'], deep['skip_first']['p50_ms'])}"
+                "skip deep/first "
+                f"{_ratio(deep['skip_deep']['p50_ms'], deep['skip_first']['p50_ms'])}"
                 f" ({time.monotonic() - started:.0f}s)")
         if first_block and "live_bcrypt" in scenarios:
             started = time.monotonic()
@@ -556,7 +558,8 @@ def profile(ctx: Ctx, name: str, service: Server, script: Callable[[], Path],
     procs = {key: subprocess.Popen(
         [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
          "--nonblocking", *flags, "-o", str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for key, (flags, path) in outputs.items()}
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for key, (flags, path) in outputs.items()}
     try:
         time.sleep(0.5)
         load = drive(service.url, script(), wrk.Load(seconds + 1, ctx.load.connections))

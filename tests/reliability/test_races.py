@@ -93,7 +93,7 @@ def test_concurrent_patches_of_different_fields_both_survive(server):
                           json={"name": f"Edited {round_}", "headquarters": "Old HQ"}).json()
         changes = [{"name": f"Renamed {round_}"}, {"headquarters": f"New HQ {round_}"}]
 
-        def patch(n: int, client: httpx.Client) -> httpx.Response:
+        def patch(n: int, client: httpx.Client, team=team, changes=changes) -> httpx.Response:
             return client.patch(f"{server.url}/api/v1/teams/{team['id']}", headers=headers,
                                 json=changes[n])
 
@@ -115,13 +115,14 @@ def test_patch_racing_a_delete_is_200_or_404_never_a_5xx(server):
         statuses: dict[str, int] = {}
         barrier = threading.Barrier(2)
 
-        def patch() -> None:
+        # This round's url, statuses and barrier, bound now (not looked up when called).
+        def patch(url=url, statuses=statuses, barrier=barrier) -> None:
             with httpx.Client(timeout=60) as client:
                 barrier.wait()
                 statuses["patch"] = client.patch(url, headers=headers,
                                                  json={"headquarters": "There"}).status_code
 
-        def delete() -> None:
+        def delete(url=url, statuses=statuses, barrier=barrier) -> None:
             with httpx.Client(timeout=60) as client:
                 barrier.wait()
                 statuses["delete"] = client.delete(url, headers=headers).status_code
