@@ -8,9 +8,15 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.api import errors, metrics, openapi, responses
-from app.api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware, RouteTemplates
+from app.api.middleware import (
+    REQUEST_ID_HEADER,
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    RouteTemplates,
+)
 from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
@@ -30,6 +36,9 @@ Users, teams, heroes and items over SQLAlchemy.
   from `POST /api/v1/auth/token`.
 * Bodies over 1 MiB are refused with 413; unknown fields, NUL characters and
   integers beyond 64 bits with 422.
+* `Location` and `Link` are relative references (`/api/v1/heroes/7`): they never
+  name a host, whatever the request's `Host` header says.
+* A 405 lists every method of the path in `Allow`.
 * Every response carries `X-Request-ID`: the client's own, when it sends a sane one
   (1-128 of `A-Z a-z 0-9 . _ -`), else a generated one. Quote it when reporting a problem.
 """
@@ -69,7 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        max_body_size=MAX_BODY_BYTES,
         openapi_tags=TAGS,
     )
     app.state.settings = settings
@@ -86,6 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     http_metrics = metrics.HttpMetrics() if settings.metrics_enabled else None
     if http_metrics is not None:
         metrics.install(app, http_metrics)
+    # Middleware added later wraps what was added before. The body limit is not
+    # FastAPI's max_body_size: that one sits outside every middleware, and its 413
+    # had no X-Request-ID.
+    app.add_middleware(BodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -94,7 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Total-Count", "Link", "Location", REQUEST_ID_HEADER],
         )
-    # Added last, so outermost: it sees every response, CORS preflights included.
+    if "*" not in settings.allowed_hosts:
+        app.add_middleware(
+            TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False
+        )
+    # Added last, so outermost: it sees every response, CORS preflights, 400s for
+    # unknown hosts and 413s included.
     app.add_middleware(
         RequestContextMiddleware, templates=RouteTemplates(app), metrics=http_metrics
     )

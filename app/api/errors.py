@@ -7,8 +7,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
 
 from app.services import errors
 
@@ -24,6 +29,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 }
 
 DB_UNAVAILABLE = {"detail": "Database unavailable"}
+PAYLOAD_TOO_LARGE_TEXT = "Content Too Large"
 
 
 def _status_for(exc: errors.DomainError) -> int:
@@ -81,9 +87,52 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResp
     return JSONResponse({"detail": "Internal Server Error"}, status_code=500, headers=headers)
 
 
+def _route_path(request: Request) -> str:
+    # What routes match against: the path without the prefix the app is mounted at.
+    path: str = request.scope["path"]
+    root: str = request.scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Every method some route serves at `path` (a path may match several routes)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        regex = getattr(context, "path_regex", None)
+        if regex is None or not regex.match(path):
+            continue
+        if context.methods:
+            methods.update(context.methods)
+        elif isinstance(context.original_route, Mount) and isinstance(
+            context.original_route.app, StaticFiles
+        ):
+            methods.update(("GET", "HEAD"))
+    return methods
+
+
+async def method_not_allowed_handler(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's 405 names the methods of the one route it tried first
+    # (`PUT /heroes` said `Allow: POST`); the path's other routes count too.
+    assert isinstance(exc, HTTPException)
+    named = (exc.headers or {}).get("Allow", "")  # StaticFiles' 405 knows its own
+    allowed = {method.strip() for method in named.split(",") if method.strip()}
+    allowed |= allowed_methods(request.app, _route_path(request))
+    headers = {"Allow": ", ".join(sorted(allowed))}
+    return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
+
+
+async def payload_too_large_handler(request: Request, exc: Exception) -> Response:
+    # A streamed body found too large while a route reads it: the same plain text as
+    # the 413 for a Content-Length over the limit (app/api/middleware.py), as the
+    # OpenAPI document says (app/api/responses.py).
+    return PlainTextResponse(PAYLOAD_TOO_LARGE_TEXT, status_code=413)
+
+
 def install(app: FastAPI) -> None:
     """Register every handler on `app`."""
     app.add_exception_handler(errors.DomainError, domain_error_handler)
+    app.add_exception_handler(405, method_not_allowed_handler)
+    app.add_exception_handler(413, payload_too_large_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     # OperationalError/InterfaceError: refused, dropped or timed-out connections;
     # TimeoutError: no pooled connection free within DB_POOL_TIMEOUT.

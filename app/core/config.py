@@ -53,11 +53,14 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=30, gt=0)
     db_pool_pre_ping: bool = True
     cors_origins: Annotated[list[str], NoDecode] = []
+    # Host header values served (Starlette's TrustedHostMiddleware; "*." wildcards);
+    # others get 400. Links never use the Host header either way.
+    allowed_hosts: Annotated[list[str], NoDecode] = ["*"]
     # "json": one JSON object per line, for log shippers; "text" for people.
     log_format: Literal["text", "json"] = "text"
     metrics_enabled: bool = True
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
