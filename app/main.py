@@ -35,7 +35,12 @@ Users, teams, heroes and items over SQLAlchemy.
 * Every `/api/v1` endpoint but registration needs `Authorization: Bearer <token>`
   from `POST /api/v1/auth/token`.
 * Bodies over 1 MiB are refused with 413; unknown fields, NUL characters and
-  integers beyond 64 bits with 422.
+  integers beyond 64 bits with 422, as is a body that cannot be parsed.
+* Authentication comes first: without a valid token a protected operation answers
+  401 whatever its body, path or query hold (only a body over the limit is still 413).
+* A 422 lists at most the first 20 errors, `error_count` says how many there were,
+  and long values are not echoed in full: no error body is more than a few KiB.
+* An id outside 1..2^63-1 in a path is 404, however many digits it has.
 * `Location` and `Link` are relative references (`/api/v1/heroes/7`): they never
   name a host, whatever the request's `Host` header says.
 * A 405 lists every method of the path in `Allow`.

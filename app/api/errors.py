@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from app.api.json_body import BODY_ERROR_KEY, DROPPED_KEYS_KEY, MAX_LISTED_ERRORS
 from app.services import errors
 
 logger = logging.getLogger(__name__)
@@ -57,16 +58,99 @@ def _redact(error: dict[str, Any]) -> dict[str, Any]:
 
 
 class _AsciiJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return _encoded(content)
+
+
+# What a 422 echoes is bounded, so that no body sent makes a large answer: strings
+# (a key, a rejected value) are cut, larger objects are not echoed, and errors are
+# listed only while the body stays within MAX_ERROR_BODY_BYTES (always at least one).
+MAX_ECHOED_CHARS = 64
+MAX_MESSAGE_CHARS = 256
+MAX_ECHOED_BYTES = 200
+MAX_ERROR_BODY_BYTES = 4096
+TRUNCATED = "[truncated]"
+
+
+def _cut(text: str, limit: int = MAX_ECHOED_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _size_left(value: Any, budget: int) -> int:
+    """`budget` minus about the JSON size of `value`; stops counting once below zero."""
+    if isinstance(value, str):
+        return budget - len(value) - 2
+    if isinstance(value, int) and not isinstance(value, bool):
+        return budget - value.bit_length() // 3 - 1  # digits, without converting
+    if isinstance(value, dict):
+        for key, item in value.items():
+            budget = _size_left(item, _size_left(key, budget - 2))
+            if budget < 0:
+                break
+        return budget - 2
+    if isinstance(value, list | tuple):
+        for item in value:
+            budget = _size_left(item, budget - 1)
+            if budget < 0:
+                break
+        return budget - 2
+    return budget - 8
+
+
+def _echo(value: Any) -> Any:
+    """The rejected input as echoed back: short strings and small values only."""
+    if isinstance(value, str):
+        return _cut(value)
+    return value if _size_left(value, MAX_ECHOED_BYTES) >= 0 else TRUNCATED
+
+
+def _bounded(error: dict[str, Any], *, body_pruned: bool) -> dict[str, Any]:
+    error = dict(error)
+    error["loc"] = [_cut(p) if isinstance(p, str) else p for p in error.get("loc", ())]
+    if "input" in error:
+        # With unknown keys dropped (app/api/json_body.py), the body is not what was sent.
+        whole_body = body_pruned and error["loc"] == ["body"]
+        error["input"] = TRUNCATED if whole_body else _echo(error["input"])
+    error = jsonable_encoder(error)
+    if isinstance(error.get("msg"), str):
+        error["msg"] = _cut(error["msg"], MAX_MESSAGE_CHARS)
+    if isinstance(error.get("ctx"), dict):
+        error["ctx"] = {
+            k: _cut(v, MAX_MESSAGE_CHARS) if isinstance(v, str) else v
+            for k, v in error["ctx"].items()
+        }
+    return error
+
+
+def _encoded(content: Any) -> bytes:
     # The rejected input is echoed back, and it may hold an unpaired surrogate
     # that UTF-8 cannot encode; ASCII escapes (\ud800) are still valid JSON.
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def _body_errors(request: Request, exc: RequestValidationError) -> list[Any]:
+    found = list(exc.errors())
+    unparsed = request.scope.get(BODY_ERROR_KEY)
+    if unparsed is None:
+        return found
+    # The body could not be parsed (app/api/json_body.py): its placeholder's errors are noise.
+    return [*(e for e in found if tuple(e.get("loc", ()))[:1] != ("body",)), unparsed]
 
 
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = [_redact(e) for e in exc.errors()]
-    return _AsciiJSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+    found = _body_errors(request, exc)
+    dropped = request.scope.get(DROPPED_KEYS_KEY, 0)
+    detail: list[Any] = []
+    size = 0
+    for error in found[:MAX_LISTED_ERRORS]:
+        bounded = _bounded(_redact(error), body_pruned=bool(dropped))
+        size += len(_encoded(bounded)) + 1
+        if detail and size > MAX_ERROR_BODY_BYTES:
+            break
+        detail.append(bounded)
+    content = {"detail": detail, "error_count": len(found) + dropped}
+    return _AsciiJSONResponse(content, status_code=422)
 
 
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
