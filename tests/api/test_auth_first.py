@@ -35,7 +35,8 @@ def _needs_user(dependant):
 PROTECTED = [
     (method, context.path_format, context.original_route.body_field is not None)
     for context in iter_route_contexts(default_app.routes)
-    if isinstance(context.original_route, APIRoute) and _needs_user(context.original_route.dependant)
+    if isinstance(context.original_route, APIRoute)
+    and _needs_user(context.original_route.dependant)
     for method in sorted(context.methods)
 ]
 WITH_BODY = [(method, template) for method, template, has_body in PROTECTED if has_body]

@@ -205,7 +205,9 @@ def test_location_is_relative_whatever_the_host(client, superuser_headers, path,
 @pytest.mark.parametrize("headers", [HOSTILE, FORWARDED], ids=["host", "forwarded"])
 @pytest.mark.parametrize("mode", ["skip", "after_id"])
 @pytest.mark.parametrize("path", LISTING)
-def test_link_is_relative_whatever_the_host(client, superuser, superuser_headers, path, mode, headers):
+def test_link_is_relative_whatever_the_host(
+    client, superuser, superuser_headers, path, mode, headers
+):
     owner = UserFactory()
     for _ in range(3):
         TeamFactory(), HeroFactory(), ItemFactory(owner=superuser), ItemFactory(owner=owner)
