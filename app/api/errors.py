@@ -108,9 +108,10 @@ def _bounded(error: dict[str, Any], *, body_pruned: bool) -> dict[str, Any]:
     error = dict(error)
     error["loc"] = [_cut(p) if isinstance(p, str) else p for p in error.get("loc", ())]
     if "input" in error:
-        # With unknown keys dropped (app/api/json_body.py), the body is not what was sent.
-        whole_body = body_pruned and error["loc"] == ["body"]
-        error["input"] = TRUNCATED if whole_body else _echo(error["input"])
+        # With unknown keys dropped (app/api/json_body.py), the body is not what was
+        # sent; the body models are flat, so an object input is that body.
+        pruned = body_pruned and isinstance(error["input"], dict)
+        error["input"] = TRUNCATED if pruned else _echo(error["input"])
     error = jsonable_encoder(error)
     if isinstance(error.get("msg"), str):
         error["msg"] = _cut(error["msg"], MAX_MESSAGE_CHARS)

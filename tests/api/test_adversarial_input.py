@@ -45,6 +45,16 @@ def test_a_mebibyte_of_unknown_keys_gets_a_small_422_that_counts_them(client):
     assert [e["loc"] for e in payload["detail"][3:]] == [["body", f"k{i}"] for i in range(17)]
 
 
+def test_a_body_with_keys_left_out_is_never_echoed_as_if_it_were_sent(client):
+    body = {chr(ord("a") + i): 1 for i in range(21)}
+
+    response = client.post(USERS, json=body)
+
+    missing = [e for e in response.json()["detail"] if e["type"] == "missing"]
+    assert response.json()["error_count"] == 24
+    assert [e["input"] for e in missing] == ["[truncated]", "[truncated]", "[redacted]"]
+
+
 def test_unknown_keys_in_an_authenticated_body_are_counted_too(client, user_headers):
     body = {f"k{i}": i for i in range(1000)} | {"name": "Thor", "secret_name": "Blake"}
 
