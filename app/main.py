@@ -5,9 +5,15 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.api import errors, metrics, openapi
-from app.api.middleware import REQUEST_ID_HEADER, RequestContextMiddleware, RouteTemplates
+from app.api.middleware import (
+    REQUEST_ID_HEADER,
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    RouteTemplates,
+)
 from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
 from app.api.throttle import LoginThrottle, ThrottleConfigError
 from app.core.config import Settings, get_settings
@@ -42,7 +48,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan_for(settings),
         docs_url=None,
         redoc_url=None,
-        max_body_size=MAX_BODY_BYTES,
         openapi_tags=TAGS,
     )
     app.state.settings = settings
@@ -62,6 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     http_metrics = metrics.HttpMetrics() if settings.metrics_enabled else None
     if http_metrics is not None:
         metrics.install(app, http_metrics)
+    # Middleware added later wraps what was added before. The body limit is not
+    # FastAPI's max_body_size: that one sits outside every middleware, and its 413
+    # had no X-Request-ID.
+    app.add_middleware(BodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -70,7 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Total-Count", "Link", "Location", REQUEST_ID_HEADER],
         )
-    # Added last, so outermost: it sees every response, CORS preflights included.
+    if "*" not in settings.allowed_hosts:
+        app.add_middleware(
+            TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False
+        )
+    # Added last, so outermost: it sees every response, CORS preflights, 400s for
+    # unknown hosts and 413s included.
     app.add_middleware(
         RequestContextMiddleware, templates=RouteTemplates(app), metrics=http_metrics
     )

@@ -1,4 +1,4 @@
-"""Request ids, the access log and request metrics, in one pure ASGI middleware.
+"""Request ids, the access log and request metrics, in one pure ASGI middleware; the body limit.
 
 Pure ASGI (not BaseHTTPMiddleware): it only looks at the response's start
 message, so streaming responses and the request body limit work as before,
@@ -13,8 +13,11 @@ from uuid import uuid4
 
 from fastapi.routing import iter_route_contexts
 from starlette.applications import Starlette
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.errors import PAYLOAD_TOO_LARGE_TEXT
 from app.core.logging import request_id_var
 
 if TYPE_CHECKING:
@@ -128,3 +131,36 @@ class RequestContextMiddleware:
             access_logger.info(
                 "%s %s %s %.2fms", method, route, status, duration_ms, extra=fields
             )
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over `max_body_size` bytes with 413.
+
+    Inside RequestContextMiddleware, so the 413 carries X-Request-ID and is logged
+    (FastAPI's own `max_body_size` wraps the app outside every middleware). A
+    Content-Length over the limit is refused before any route runs, so nothing is
+    done for a request that is then refused; a streamed body is counted as the route
+    reads it (Starlette's limiter, whose 413 the app's handler answers).
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_size: int) -> None:
+        self.app = RequestBodyLimitMiddleware(app, max_body_size=max_body_size)
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _declared_length(scope) > self.max_body_size:
+            response = PlainTextResponse(PAYLOAD_TOO_LARGE_TEXT, status_code=413)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _declared_length(scope: Scope) -> int:
+    """The Content-Length sent (0 if none or unreadable: the server has vetted it)."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            if not value.isdigit():
+                return 0
+            # Past 18 digits it is over any limit; int() would refuse 4,300 of them.
+            return int(value) if len(value) <= 18 else 10**18
+    return 0

@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from app.api.json_body import MAX_LISTED_ERRORS
 from app.core.limits import MAX_BIGINT
 
 _BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
@@ -37,8 +38,29 @@ def _document_body_limit(document: dict[str, Any]) -> None:
                 operation.setdefault("responses", {}).setdefault("413", PAYLOAD_TOO_LARGE)
 
 
+def _bounded_validation_errors(document: dict[str, Any]) -> None:
+    # What the 422 handler (app/api/errors.py) answers, beyond FastAPI's own shape.
+    schema = document.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+    if schema is None:
+        return
+    schema["description"] = (
+        f"At most the first {MAX_LISTED_ERRORS} errors (fewer if they are long), "
+        "and how many there were in all. Long rejected values are cut short or "
+        'replaced by "[truncated]", passwords by "[redacted]".'
+    )
+    schema["properties"]["detail"]["maxItems"] = MAX_LISTED_ERRORS
+    schema["properties"]["error_count"] = {
+        "type": "integer",
+        "minimum": 1,
+        "title": "Error Count",
+        "description": "How many errors the request had; `detail` lists the first of them.",
+    }
+    schema["required"] = sorted({*schema.get("required", ()), "detail", "error_count"})
+
+
 def install(app: FastAPI) -> None:
-    """Serve `app`'s OpenAPI document with the 413s and exact integer bounds, built once."""
+    """Serve `app`'s OpenAPI document with the 413s, exact integer bounds and the 422
+    body as the app answers it, finished once."""
     build = app.openapi
     finished: list[dict[str, Any]] = []
 
@@ -48,6 +70,7 @@ def install(app: FastAPI) -> None:
         if not finished or finished[0] is not document:
             _document_body_limit(document)
             _exact_bounds(document)
+            _bounded_validation_errors(document)
             finished[:] = [document]
         return document
 

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
+from app.api.responses import relative
 from app.core.limits import MAX_BIGINT
 from app.services.paging import Page, PageRequest
 
@@ -61,5 +62,7 @@ def paged(page: Page[Any], page_req: PageRequest, request: Request, response: Re
             next_url = request.url.include_query_params(after_id=page.rows[-1].id)
         else:
             next_url = request.url.include_query_params(skip=page_req.skip + page_req.limit)
-        response.headers["Link"] = f'<{next_url}>; rel="next"'
+        # Relative, like Location (app/api/responses.py): the host part of request.url
+        # comes from the request's Host header.
+        response.headers["Link"] = f'<{relative(next_url.path)}?{next_url.query}>; rel="next"'
     return page.rows

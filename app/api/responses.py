@@ -56,6 +56,15 @@ def _error(description: str, example: dict[str, str]) -> dict[str, Any]:
 
 
 def created(obj: Any, route_name: str, request: Request, response: Response, **path: Any) -> Any:
-    """Return `obj` with a Location header pointing at where it can be read."""
-    response.headers["Location"] = str(request.url_for(route_name, **path))
+    """Return `obj` with a Location header pointing at where it can be read.
+
+    A relative reference (RFC 9110, 10.2.2): `request.url_for` would name the host
+    from the request's Host header, which the client chooses."""
+    url_path = request.app.url_path_for(route_name, **path)
+    response.headers["Location"] = relative(request.scope.get("root_path", "") + url_path)
     return obj
+
+
+def relative(path: str) -> str:
+    """`path` as a path-absolute reference: one leading slash, never the `//host` form."""
+    return "/" + path.lstrip("/")

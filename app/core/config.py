@@ -82,13 +82,16 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str = "memory://"
     rate_limit_key_prefix: str = "heroes"
     cors_origins: Annotated[list[str], NoDecode] = []
+    # Host header values served (Starlette's TrustedHostMiddleware; "*." wildcards);
+    # others get 400. Links never use the Host header either way.
+    allowed_hosts: Annotated[list[str], NoDecode] = ["*"]
     # "json": one JSON object per line, for log shippers; "text" for people.
     log_format: Literal["text", "json"] = "text"
     metrics_enabled: bool = True
     # Start-up failures and CLI errors print their traceback before the one-line reason.
     debug: bool = False
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -2,9 +2,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from app.api.json_body import StrictJSONRoute
 from app.api.deps import CurrentUser, DatabaseDep
+from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
+from app.api.paths import PathId
 from app.api.responses import created, responses
 from app.core.limits import MAX_BIGINT
 from app.schemas.common import SafeStr
@@ -61,7 +62,7 @@ async def list_heroes(
     operation_id="get_hero",
     responses=responses(401, 404),
 )
-async def get_hero(hero_id: int, database: DatabaseDep, _: CurrentUser) -> Any:
+async def get_hero(hero_id: PathId, database: DatabaseDep, _: CurrentUser) -> Any:
     return await database.run(service.get_hero, hero_id=hero_id)
 
 
@@ -72,7 +73,9 @@ async def get_hero(hero_id: int, database: DatabaseDep, _: CurrentUser) -> Any:
     responses=responses(401, 404, 422),
     description="team_id null takes the hero out of its team.",
 )
-async def update_hero(hero_id: int, hero_in: HeroUpdate, database: DatabaseDep, _: CurrentUser) -> Any:
+async def update_hero(
+    hero_id: PathId, hero_in: HeroUpdate, database: DatabaseDep, _: CurrentUser
+) -> Any:
     hero = await database.run(service.get_hero, hero_id=hero_id)
     return await database.run(service.update_hero, hero=hero, hero_in=hero_in)
 
@@ -83,6 +86,6 @@ async def update_hero(hero_id: int, hero_in: HeroUpdate, database: DatabaseDep, 
     operation_id="delete_hero",
     responses=responses(401, 404),
 )
-async def delete_hero(hero_id: int, database: DatabaseDep, _: CurrentUser) -> None:
+async def delete_hero(hero_id: PathId, database: DatabaseDep, _: CurrentUser) -> None:
     hero = await database.run(service.get_hero, hero_id=hero_id)
     await database.run(service.delete_hero, hero=hero)

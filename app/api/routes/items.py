@@ -2,9 +2,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from app.api.json_body import StrictJSONRoute
 from app.api.deps import CurrentUser, DatabaseDep
+from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
+from app.api.paths import PathId
 from app.api.responses import created, responses
 from app.core.limits import MAX_BIGINT
 from app.schemas.item import ItemCreate, ItemRead, ItemUpdate
@@ -55,7 +56,7 @@ async def list_items(
     responses=responses(401, 404),
     description="Someone else's item is 404, unless the caller is a superuser.",
 )
-async def get_item(item_id: int, database: DatabaseDep, user: CurrentUser) -> Any:
+async def get_item(item_id: PathId, database: DatabaseDep, user: CurrentUser) -> Any:
     return await database.run(service.get_item, actor=user, item_id=item_id)
 
 
@@ -65,7 +66,9 @@ async def get_item(item_id: int, database: DatabaseDep, user: CurrentUser) -> An
     operation_id="update_item",
     responses=responses(401, 404),
 )
-async def update_item(item_id: int, item_in: ItemUpdate, database: DatabaseDep, user: CurrentUser) -> Any:
+async def update_item(
+    item_id: PathId, item_in: ItemUpdate, database: DatabaseDep, user: CurrentUser
+) -> Any:
     item = await database.run(service.get_item, actor=user, item_id=item_id)
     return await database.run(service.update_item, item=item, item_in=item_in)
 
@@ -76,6 +79,6 @@ async def update_item(item_id: int, item_in: ItemUpdate, database: DatabaseDep, 
     operation_id="delete_item",
     responses=responses(401, 404),
 )
-async def delete_item(item_id: int, database: DatabaseDep, user: CurrentUser) -> None:
+async def delete_item(item_id: PathId, database: DatabaseDep, user: CurrentUser) -> None:
     item = await database.run(service.get_item, actor=user, item_id=item_id)
     await database.run(service.delete_item, item=item)

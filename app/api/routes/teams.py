@@ -2,9 +2,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from app.api.json_body import StrictJSONRoute
 from app.api.deps import CurrentUser, DatabaseDep
+from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
+from app.api.paths import PathId
 from app.api.responses import created, responses
 from app.schemas.common import SafeStr
 from app.schemas.team import TeamCreate, TeamDetail, TeamRead, TeamUpdate
@@ -51,7 +52,7 @@ async def list_teams(
     operation_id="get_team",
     responses=responses(401, 404),
 )
-async def get_team(team_id: int, database: DatabaseDep, _: CurrentUser) -> Any:
+async def get_team(team_id: PathId, database: DatabaseDep, _: CurrentUser) -> Any:
     return await database.run(service.get_team_with_heroes, team_id=team_id)
 
 
@@ -61,7 +62,9 @@ async def get_team(team_id: int, database: DatabaseDep, _: CurrentUser) -> Any:
     operation_id="update_team",
     responses=responses(401, 404, 409),
 )
-async def update_team(team_id: int, team_in: TeamUpdate, database: DatabaseDep, _: CurrentUser) -> Any:
+async def update_team(
+    team_id: PathId, team_in: TeamUpdate, database: DatabaseDep, _: CurrentUser
+) -> Any:
     team = await database.run(service.get_team, team_id=team_id)
     return await database.run(service.update_team, team=team, team_in=team_in)
 
@@ -73,6 +76,6 @@ async def update_team(team_id: int, team_in: TeamUpdate, database: DatabaseDep, 
     responses=responses(401, 404),
     description="The team's heroes stay, with team_id null.",
 )
-async def delete_team(team_id: int, database: DatabaseDep, _: CurrentUser) -> None:
+async def delete_team(team_id: PathId, database: DatabaseDep, _: CurrentUser) -> None:
     team = await database.run(service.get_team, team_id=team_id)
     await database.run(service.delete_team, team=team)

@@ -2,9 +2,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from app.api.json_body import StrictJSONRoute
 from app.api.deps import CurrentUser, DatabaseDep, SettingsDep, get_registrar
+from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
+from app.api.paths import PathId
 from app.api.responses import created, responses
 from app.schemas.user import UserCreate, UserRead, UserUpdate
 from app.services import users as service
@@ -54,7 +55,7 @@ async def read_current_user(user: CurrentUser) -> Any:
 
 
 @router.get("/{user_id}", response_model=UserRead, operation_id="get_user", responses=responses(401, 404))
-async def get_user(user_id: int, database: DatabaseDep, _: CurrentUser) -> Any:
+async def get_user(user_id: PathId, database: DatabaseDep, _: CurrentUser) -> Any:
     return await database.run(service.get_user, user_id=user_id)
 
 
@@ -67,7 +68,7 @@ async def get_user(user_id: int, database: DatabaseDep, _: CurrentUser) -> Any:
     "Changing the password ends every token issued before.",
 )
 async def update_user(
-    user_id: int, user_in: UserUpdate, database: DatabaseDep, settings: SettingsDep, actor: CurrentUser
+    user_id: PathId, user_in: UserUpdate, database: DatabaseDep, settings: SettingsDep, actor: CurrentUser
 ) -> Any:
     user = await database.run(service.get_user, user_id=user_id)
     return await database.run(
@@ -82,6 +83,6 @@ async def update_user(
     responses=responses(401, 403, 404),
     description="The user themself or a superuser; the user's items are deleted with them.",
 )
-async def delete_user(user_id: int, database: DatabaseDep, actor: CurrentUser) -> None:
+async def delete_user(user_id: PathId, database: DatabaseDep, actor: CurrentUser) -> None:
     user = await database.run(service.get_user, user_id=user_id)
     await database.run(service.delete_user, actor=actor, user=user)
