@@ -36,7 +36,7 @@ PAYLOAD_TOO_LARGE_TEXT = "Content Too Large"
 def _status_for(exc: errors.DomainError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 400
 
 

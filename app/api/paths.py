@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
-from app.schemas.common import MAX_BIGINT
+from app.core.limits import MAX_BIGINT
 
 # Past every id: the services answer it with 404 like any other id out of range.
 BEYOND_EVERY_ID = MAX_BIGINT + 1

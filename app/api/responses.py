@@ -26,7 +26,9 @@ RETRY_AFTER = {
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorMessage"}
 
-def responses(*codes: int, headers: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+def responses(
+    *codes: int, headers: dict[str, Any] | None = None
+) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the given error codes, plus 503 which any route may answer."""
     documented: dict[int | str, dict[str, Any]] = {}
     for code in codes:

@@ -5,11 +5,10 @@ import secrets
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 # Where a generated SECRET_KEY is kept, so that restarts and sibling workers
 # keep accepting the tokens already handed out.
@@ -27,7 +26,7 @@ def _load_or_create_secret_key(path: Path = SECRET_KEY_FILE) -> str:
             if key:
                 return key
             time.sleep(0.01)
-        raise RuntimeError(f"{path} is empty; delete it or set SECRET_KEY")
+        raise RuntimeError(f"{path} is empty; delete it or set SECRET_KEY") from None
     key = secrets.token_urlsafe(48)
     with os.fdopen(fd, "w") as f:
         f.write(key)

@@ -14,7 +14,9 @@ from app.services import heroes as service
 
 router = APIRouter(prefix="/heroes", tags=["heroes"], route_class=StrictJSONRoute)
 
-Age = Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="Inclusive; heroes with no age never match")]
+Age = Annotated[
+    int | None, Query(ge=0, le=MAX_BIGINT, description="Inclusive; heroes with no age never match")
+]
 
 
 @router.post(

@@ -23,7 +23,11 @@ router = APIRouter(prefix="/items", tags=["items"], route_class=StrictJSONRoute)
     description="The caller becomes the owner.",
 )
 async def create_item(
-    item_in: ItemCreate, database: DatabaseDep, user: CurrentUser, request: Request, response: Response
+    item_in: ItemCreate,
+    database: DatabaseDep,
+    user: CurrentUser,
+    request: Request,
+    response: Response,
 ) -> Any:
     item = await database.run(service.create_item, owner=user, item_in=item_in)
     return created(item, "get_item", request, response, item_id=item.id)

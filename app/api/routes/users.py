@@ -25,9 +25,15 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
     "(no token: 401, a non-superuser: 403).",
 )
 async def create_user(
-    user_in: UserCreate, database: DatabaseDep, settings: SettingsDep, request: Request, response: Response
+    user_in: UserCreate,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
 ) -> Any:
-    user = await database.run(service.create_user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds)
+    user = await database.run(
+        service.create_user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds
+    )
     return created(user, "get_user", request, response, user_id=user.id)
 
 
@@ -49,12 +55,19 @@ async def list_users(
     return paged(result, page, request, response)
 
 
-@router.get("/me", response_model=UserRead, operation_id="read_current_user", responses=responses(401))
+@router.get(
+    "/me", response_model=UserRead, operation_id="read_current_user", responses=responses(401)
+)
 async def read_current_user(user: CurrentUser) -> Any:
     return user
 
 
-@router.get("/{user_id}", response_model=UserRead, operation_id="get_user", responses=responses(401, 404))
+@router.get(
+    "/{user_id}",
+    response_model=UserRead,
+    operation_id="get_user",
+    responses=responses(401, 404),
+)
 async def get_user(user_id: PathId, database: DatabaseDep, _: CurrentUser) -> Any:
     return await database.run(service.get_user, user_id=user_id)
 
@@ -68,11 +81,19 @@ async def get_user(user_id: PathId, database: DatabaseDep, _: CurrentUser) -> An
     "Changing the password ends every token issued before.",
 )
 async def update_user(
-    user_id: PathId, user_in: UserUpdate, database: DatabaseDep, settings: SettingsDep, actor: CurrentUser
+    user_id: PathId,
+    user_in: UserUpdate,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    actor: CurrentUser,
 ) -> Any:
     user = await database.run(service.get_user, user_id=user_id)
     return await database.run(
-        service.update_user, actor=actor, user=user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds
+        service.update_user,
+        actor=actor,
+        user=user,
+        user_in=user_in,
+        bcrypt_rounds=settings.bcrypt_rounds,
     )
 
 
