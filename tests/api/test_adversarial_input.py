@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.api import json_body
 from app.main import app as default_app
-from tests.factories import DEFAULT_PASSWORD
+from app.testing.factories import DEFAULT_PASSWORD
 
 MIB = 1024 * 1024
 USERS = "/api/v1/users"

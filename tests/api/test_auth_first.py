@@ -10,7 +10,7 @@ from app.api.deps import get_current_user
 from app.db.session import get_analytics_db, get_db
 from app.main import app as default_app
 from app.main import create_app
-from tests.clients import app_client, databases_from, one_database
+from app.testing.clients import app_client, databases_from, one_database
 
 JSON = {"Content-Type": "application/json"}
 BAD_BODIES = {

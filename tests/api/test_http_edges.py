@@ -10,8 +10,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from app.db.session import get_analytics_db, get_db
 from app.main import app as default_app
 from app.main import create_app
-from tests.clients import app_client, databases_from, one_database
-from tests.factories import HeroFactory, ItemFactory, TeamFactory, UserFactory
+from app.testing.clients import app_client, databases_from, one_database
+from app.testing.factories import HeroFactory, ItemFactory, TeamFactory, UserFactory
 
 MIB = 1024 * 1024
 PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
