@@ -214,7 +214,9 @@ def test_a_slice_of_the_api_through_pgbouncer(postgres_database, bouncer_for, tm
                 page = client.get(url, headers=headers)
                 assert page.status_code == 200
                 seen += [hero["name"] for hero in page.json()]
-                url = page.links.get("next", {}).get("url")
+                # Link is a relative reference: resolved against the page's own URL.
+                following = page.links.get("next", {}).get("url")
+                url = str(page.url.join(following)) if following else None
             assert sorted(seen) == sorted(f"Hero {n}" for n in range(12))
 
             hero_id = client.get(f"{api}/heroes?limit=1", headers=headers).json()[0]["id"]
