@@ -37,6 +37,14 @@ def _call(session: Session, fn: Service[P, T], /, *args: P.args, **kwargs: P.kwa
         raise
 
 
+def _call_and_end(
+    session: Session, fn: Service[P, T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    result = _call(session, fn, *args, **kwargs)
+    session.commit()  # a read: releases the snapshot (and SQLite's SHARED lock), nothing else
+    return result
+
+
 class ConnectionSlots:
     """As many requests doing sync database work at once as the pool has connections.
 
@@ -68,9 +76,16 @@ class Database:
     """One session for one request, sync or async."""
 
     def __init__(
-        self, session: Session | AsyncSession, *, slots: ConnectionSlots | None = None
+        self,
+        session: Session | AsyncSession,
+        *,
+        slots: ConnectionSlots | None = None,
+        end_each_call: bool = False,
     ) -> None:
+        """`end_each_call`: end the transaction after every `run` of a request that only
+        reads, rather than at the end of the request (see `get_db`)."""
         self._session = session
+        self._call = _call_and_end if end_each_call else _call
         self._slots = slots if isinstance(session, Session) else None
         self._holding_slot = False
         self._unfinished: asyncio.Future[Any] | None = None
@@ -104,11 +119,11 @@ class Database:
     async def _run(self, fn: Service[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             if isinstance(self._session, AsyncSession):
-                return await self._session.run_sync(_call, fn, *args, **kwargs)
+                return await self._session.run_sync(self._call, fn, *args, **kwargs)
             if self._slots is not None and not self._holding_slot:
                 await self._slots.acquire()  # held until close: the transaction holds a connection
                 self._holding_slot = True
-            return await run_in_threadpool(_call, self._session, fn, *args, **kwargs)
+            return await run_in_threadpool(self._call, self._session, fn, *args, **kwargs)
         except OSError as exc:
             # asyncpg reports a refused or timed-out connect as a bare OSError, where
             # the sync drivers raise the DBAPI's OperationalError; make them alike.

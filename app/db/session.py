@@ -331,8 +331,15 @@ def request_writes(request: Request) -> bool:
 async def get_db(request: Request) -> AsyncIterator[Database]:
     """One session per request, closed (and its connection returned) whatever happens."""
     dbs = databases()
-    session = dbs.sessions() if request_writes(request) else dbs.sessions(bind=dbs.reading_engine)
-    async with Database(session, slots=dbs.slots) as db:
+    if request_writes(request):
+        session, end_each_call = dbs.sessions(), False
+    else:
+        # On SQLite a reading request ends its read transaction after each call: held
+        # for the whole request, its SHARED lock and the analytics connection's (same
+        # file) would deadlock with a writer waiting to commit, until the busy timeout.
+        session = dbs.sessions(bind=dbs.reading_engine)
+        end_each_call = dbs.engine.dialect.name == "sqlite"
+    async with Database(session, slots=dbs.slots, end_each_call=end_each_call) as db:
         yield db
 
 
