@@ -12,6 +12,7 @@ import psycopg2
 from psycopg2 import sql
 from sqlalchemy.engine import make_url
 
+from app.core.casefold import caseless_key
 from app.core.security import hash_password
 from app.db import migrate
 
@@ -113,7 +114,9 @@ def _copy(cur: object, table: str, columns: tuple[str, ...], rows: Iterator[str]
 
 def _users(n: int, hashed: str) -> Iterator[str]:
     for i in range(1, n + 1):
-        yield f"{i}\tuser{i}\tuser{i}@example.com\tUser Number {i}\t{hashed}\tt\tf\n"
+        # email_key: the case-folded email (app/core/casefold.py); these are ASCII.
+        email = f"user{i}@example.com"
+        yield f"{i}\tuser{i}\t{email}\t{email}\tUser Number {i}\t{hashed}\tt\tf\n"
 
 
 def _teams(n: int) -> Iterator[str]:
@@ -154,16 +157,16 @@ def seed(admin_url: str, sizes: Sizes, log: Callable[[str], None] = print) -> Se
     conn = psycopg2.connect(_libpq(url))
     try:
         with conn.cursor() as cur:
-            user_cols = ("id", "username", "email", "full_name", "hashed_password",
-                         "is_active", "is_superuser")
+            user_cols = ("id", "username", "email", "email_key", "full_name",
+                         "hashed_password", "is_active", "is_superuser")
             rate = _copy(cur, "users", user_cols, _users(sizes.users, cheap_hash),
                          sizes.users, log)
             db.rows_per_second["users"] = rate
             cur.execute(
-                "INSERT INTO users (id, username, email, full_name, hashed_password) "
-                "VALUES (%s, %s, %s, %s, %s)",
+                "INSERT INTO users (id, username, email, email_key, full_name, hashed_password) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
                 (db.login_user_id, LOGIN_USERNAME, f"{LOGIN_USERNAME}@example.com",
-                 "Login Benchmark", login_hash),
+                 caseless_key(f"{LOGIN_USERNAME}@example.com"), "Login Benchmark", login_hash),
             )
             db.rows_per_second["teams"] = _copy(
                 cur, "teams", ("id", "name", "headquarters"), _teams(sizes.teams),
