@@ -6,7 +6,6 @@ import json
 import os
 import pty
 import re
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from app.db import migrate
 from app.db.drivers import sync_url
 from app.models import Hero, Item, Team, User
 from app.testing.databases import fresh_database
+from tests.ops.newer_schema import unknown_revision_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("migrate", "create-superuser", "openapi", "seed")
@@ -267,14 +267,6 @@ def test_the_command_line_ignores_what_the_documented_commands_write():
                             capture_output=True, text=True)
 
     assert result.stdout.split() == written, result.stderr
-
-
-def unknown_revision_database(tmp_path: Path) -> str:
-    path = tmp_path / "newer.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
-        conn.execute("INSERT INTO alembic_version VALUES ('f00dcafe')")
-    return f"sqlite:///{path}"
 
 
 UNREACHABLE = (

@@ -1,7 +1,6 @@
 """`uvicorn app.main:app` that cannot start says why in one line and exits 3, no traceback."""
 
 import os
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -14,6 +13,7 @@ from app.core.config import Settings
 from app.db.session import describe_databases
 from app.testing.asyncmode import ASYNC_MODE
 from tests.live import ROOT, TEST_SECRET_KEY, free_port
+from tests.ops.newer_schema import unknown_revision_database
 
 SUPPORTED = "use sqlite, sqlite+aiosqlite, postgresql+psycopg2 or postgresql+asyncpg"
 LIFESPAN = "app.startup start-up failed: "  # after the time stamp and CRITICAL
@@ -51,15 +51,6 @@ def assert_one_line(result: subprocess.CompletedProcess[str], prefix: str, expec
         assert stamp and message == LIFESPAN + expected
     else:
         assert line == prefix + expected
-
-
-def unknown_revision_database(tmp_path: Path) -> str:
-    """A SQLite database migrated by some other version of the code."""
-    path = tmp_path / "newer.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
-        conn.execute("INSERT INTO alembic_version VALUES ('f00dcafe')")
-    return f"sqlite:///{path}"
 
 
 CASES = {
