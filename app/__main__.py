@@ -24,6 +24,7 @@ def _migrate(args: argparse.Namespace) -> None:
     url = get_settings().database_url
     if args.sql:
         # Offline mode: print the SQL for a DBA instead of running it.
+        migrate.check_revisions(None, args.revision)
         command.upgrade(migrate.alembic_config(url), args.revision, sql=True)
     else:
         migrate.upgrade(url, args.revision)
@@ -80,9 +81,9 @@ def _create_superuser(args: argparse.Namespace) -> None:
 
 
 def _openapi(args: argparse.Namespace) -> None:
-    from app.main import app
+    from app.main import create_app
 
-    document = json.dumps(app.openapi(), indent=2)
+    document = json.dumps(create_app(get_settings()).openapi(), indent=2)
     if args.output == "-":
         print(document)
     else:
@@ -96,7 +97,7 @@ def _seed(args: argparse.Namespace) -> None:
     from app.core.progress import ProgressReporter
     from app.core.security import hash_password
     from app.db import migrate
-    from app.db.session import build_sync_engine
+    from app.db.engines import build_sync_engine
     from app.services.demo import SeedCounts, seed
 
     settings = get_settings()
@@ -137,7 +138,8 @@ def _serve(args: argparse.Namespace) -> None:
     from app.serve import serve
 
     # The app writes its own access log line (app.access); uvicorn's would be a second.
-    serve(args.host, args.port, args.workers, loop=args.loop, access_log=False)
+    serve(args.host, args.port, args.workers, loop=args.loop,
+          log_format=get_settings().log_format, access_log=False)
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -156,6 +158,10 @@ def _count(text: str) -> int:
 
 def _positive(text: str) -> int:
     return _whole_number(text, 1)
+
+
+# Commands that open DATABASE_URL: a URL that cannot make an engine is a bad setting.
+_USING_THE_DATABASE = {_migrate, _stamp, _create_superuser, _seed}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -244,7 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], None] = args.handler
     try:
-        get_settings()  # a bad setting is reported before any command runs
+        settings = get_settings()  # a bad setting is reported before any command runs
+        if handler in _USING_THE_DATABASE:
+            from app.startup import check_database_urls
+
+            check_database_urls(settings)
         handler(args)
         sys.stdout.flush()  # so that a reader who left shows up here, not at exit
     except BrokenPipeError:

@@ -1,7 +1,9 @@
 """What went wrong, as one line that says what to do: for start-up and the command line.
 
 A person's mistake (a bad setting, a missing database, a revision that does not
-exist) is reported in one line; the traceback is for DEBUG=true.
+exist) is reported in one line; the traceback is for DEBUG=true. Failures are told
+apart by their type, and a database's by its SQLSTATE or result code
+(app/db/errors.py), never by the wording of a message.
 """
 
 import os
@@ -16,8 +18,8 @@ from sqlalchemy import exc as sa_exc
 
 from app.core.config import BadSetting
 from app.core.logging import scrub
-from app.db.drivers import url_problem
-from app.db.migrate import NotUnderAlembic, SchemaNotAtHead
+from app.db import errors as db_errors
+from app.db.migrate import NotUnderAlembic, SchemaNotAtHead, UnknownRevision, UnknownTarget
 from app.services.errors import DomainError
 
 DEBUG_HINT = "set DEBUG=true to see the traceback"
@@ -25,6 +27,8 @@ DEBUG_HINT = "set DEBUG=true to see the traceback"
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
 # Settings whose values are never echoed back.
 _SECRETS = {"secret_key", "first_superuser_password"}
+# SQLite cannot open the file: its folder is missing or not writable.
+_SQLITE_CANTOPEN = 14
 
 
 @dataclass(frozen=True)
@@ -53,40 +57,33 @@ def _bad_settings(exc: ValidationError) -> str:
     return f"bad setting {'; '.join(problems)}; fix it in the environment or .env"
 
 
-def _unreachable(reason: str) -> str:
-    if "does not exist" in reason:
-        advice = "create it (createdb) or fix DATABASE_URL"
-    elif "unable to open database file" in reason:
-        advice = "the SQLite file's folder must exist and be writable; fix DATABASE_URL"
-    elif "no such table" in reason or "UndefinedTable" in reason:
-        return "the database has no schema yet; run `python -m app migrate`"
+def _database_failure(exc: sa_exc.DBAPIError, setting: str) -> str:
+    reason = _first_line(exc.orig or exc)
+    if db_errors.sqlite_code(exc) == _SQLITE_CANTOPEN:
+        advice = f"the SQLite file's folder must exist and be writable; fix {setting}"
+    elif db_errors.outage(exc) is db_errors.Outage.READ_ONLY:
+        advice = f"it refuses writes (a standby?); point {setting} at the primary"
     else:
-        advice = "check DATABASE_URL and that the database server is running"
+        advice = f"check {setting} (does the database exist?) and that the server is running"
     return f"database unreachable: {reason}; {advice}"
 
 
-def describe(exc: BaseException) -> Failure:
-    """`exc` as one line saying what is wrong and what to do."""
+def describe(exc: BaseException, *, setting: str = "DATABASE_URL") -> Failure:
+    """`exc` as one line saying what is wrong and what to do (`setting`: the one naming the
+    database, for the advice)."""
     if isinstance(exc, BadSetting):
         return Failure(str(exc), bad_setting=True)
     if isinstance(exc, ValidationError) and exc.title == "Settings":
         return Failure(_bad_settings(exc), bad_setting=True)
-    problem = url_problem(exc)
-    if problem is not None and _from_engine_building(exc):
-        return Failure(f"DATABASE_URL {problem}", bad_setting=True)
     if isinstance(exc, DomainError):
         return Failure(exc.detail)
-    if isinstance(exc, SchemaNotAtHead):
-        return Failure(str(exc))
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-        return Failure(scrub(_unreachable(_first_line(exc.orig or exc))))
-    if isinstance(exc, NotUnderAlembic):
-        return Failure(str(exc))  # it already says what to do: `python -m app stamp`
+    if isinstance(exc, SchemaNotAtHead | NotUnderAlembic | UnknownRevision | UnknownTarget):
+        return Failure(str(exc))  # each already says what to do
     if isinstance(exc, CommandError):
         reason = _first_line(exc)
-        if "Can't locate revision" in reason:
-            reason += "; `python -m alembic history` lists the revisions this code knows"
         return Failure(f"migration failed: {reason}")
+    if isinstance(exc, sa_exc.DBAPIError) and db_errors.outage(exc) is not None:
+        return Failure(scrub(_database_failure(exc, setting)))
     if isinstance(exc, sa_exc.SQLAlchemyError):
         orig = getattr(exc, "orig", None)
         return Failure(scrub(f"database error: {_first_line(orig or exc)}; {DEBUG_HINT}"))
@@ -98,15 +95,6 @@ def describe(exc: BaseException) -> Failure:
     detail = _first_line(exc)
     what = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
     return Failure(scrub(f"unexpected {what}; {DEBUG_HINT}"))
-
-
-def _from_engine_building(exc: BaseException) -> bool:
-    # An ArgumentError is always about arguments SQLAlchemy was given; a missing
-    # module only means a missing driver when SQLAlchemy was importing one.
-    if isinstance(exc, sa_exc.ArgumentError):
-        return True
-    frames = traceback.extract_tb(exc.__traceback__)
-    return any(frame.name == "import_dbapi" for frame in frames)
 
 
 def print_failure(exc: BaseException, *, debug: bool) -> Failure:

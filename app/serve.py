@@ -22,6 +22,8 @@ from typing import Any
 import uvicorn
 from uvicorn.config import Config
 
+from app.core.logging import json_server_log_config
+
 APP = "app.main:app"
 _bind_socket = Config.bind_socket
 
@@ -38,8 +40,13 @@ def nodelay_bind_socket(config: Config) -> socket.socket:
     return sock
 
 
-def serve(host: str, port: int, workers: int, loop: str = "uvloop", **options: Any) -> None:
+def serve(
+    host: str, port: int, workers: int, loop: str = "uvloop", log_format: str = "text",
+    **options: Any,
+) -> None:
     """Run the service under uvicorn with `workers` processes (see the module doc)."""
     Config.bind_socket = nodelay_bind_socket  # type: ignore[method-assign,assignment]
+    if log_format == "json":
+        options["log_config"] = json_server_log_config()
     uvicorn.run(APP, host=host, port=port, workers=workers, loop=loop, http="httptools",
                 **options)

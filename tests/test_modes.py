@@ -6,18 +6,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.exc import InvalidRequestError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from sqlalchemy.util.concurrency import await_, greenlet_spawn, in_greenlet
 
 from app.core.blocking import off_the_loop
-from app.db.database import Database
+from app.db.connection_queue import ConnectionQueue
 from app.db.drivers import is_async, sync_url
-from app.db.session import build_engine, make_session_factory
-from app.models import Hero, Team
+from app.db.engines import build_engine, sync_view
+from app.db.session import session_factory
+from app.models import Hero, Team, User
+from app.services.auth import caller_from_token, issue_token
+from app.services.errors import NotAuthenticated
+from app.services.unit_of_work import UnitOfWork
 from app.testing.asyncmode import ASYNC_MODE
-from app.testing.factories import HeroFactory, TeamFactory
+from app.testing.factories import HeroFactory, TeamFactory, UserFactory
 
 
 @pytest.mark.parametrize(
@@ -56,10 +61,14 @@ def _thread_and_teams(db: Session) -> tuple[int, list[str]]:
     return threading.get_ident(), list(db.scalars(select(Team.name)))
 
 
-def test_services_run_on_a_worker_thread_in_sync_mode_and_on_the_loop_in_async_mode(database):
+def _work(databases) -> UnitOfWork:
+    return UnitOfWork(databases.SessionLocal, databases.queue)
+
+
+def test_services_run_on_a_worker_thread_in_sync_mode_and_on_the_loop_in_async_mode(databases, db):
     TeamFactory(name="Seen by the service")
 
-    thread, names = _run(database.run(_thread_and_teams))
+    thread, names = _run(_work(databases).run(_thread_and_teams))
 
     assert "Seen by the service" in names
     if ASYNC_MODE:
@@ -68,32 +77,132 @@ def test_services_run_on_a_worker_thread_in_sync_mode_and_on_the_loop_in_async_m
         assert thread != threading.get_ident()  # FastAPI's thread pool
 
 
-def test_calls_of_one_request_share_a_transaction_and_close_ends_it(engine):
-    database = Database(make_session_factory(engine)())
-    try:
-        _run(database.run(_thread_and_teams))
-        first = database.session.get_transaction()
-        _run(database.run(_thread_and_teams))
-        assert database.session.get_transaction() is first
-    finally:
-        _run(database.close())
-
-    assert not database.session.in_transaction()
-
-
 def _failing_read(db: Session) -> None:
     db.scalars(select(Team.name)).all()
     raise LookupError("a domain error after a read")
 
 
-def test_a_failed_call_rolls_back_in_the_same_hop(engine):
-    database = Database(make_session_factory(engine)())
-    try:
-        with pytest.raises(LookupError):
-            _run(database.run(_failing_read))
-        assert not database.session.in_transaction()
-    finally:
-        _run(database.close())
+def test_each_call_is_a_session_of_its_own_closed_whatever_happens(engine):
+    work = UnitOfWork(session_factory(engine), ConnectionQueue(2, timeout=5))
+    pool = sync_view(engine).pool
+
+    _run(work.run(_thread_and_teams))
+    with pytest.raises(LookupError):
+        _run(work.run(_failing_read))
+
+    assert pool.checkedout() == 0
+
+
+def _who(db: Session, actor: User) -> tuple[str, bool]:
+    return actor.username, actor in db  # the actor is read in the call's own session
+
+
+def test_run_as_hands_the_service_the_signed_in_user(databases, db, settings):
+    user = UserFactory(username="signed_in")
+    caller = caller_from_token(
+        issue_token(user=user, settings=settings).access_token, secret_key=settings.secret_key
+    )
+
+    assert _run(_work(databases).run_as(caller, _who)) == ("signed_in", True)
+
+
+def test_run_as_refuses_a_caller_whose_user_has_gone(databases, db, settings):
+    user = UserFactory()
+    caller = caller_from_token(
+        issue_token(user=user, settings=settings).access_token, secret_key=settings.secret_key
+    )
+    db.delete(user)
+    db.commit()
+
+    with pytest.raises(NotAuthenticated, match="Could not validate credentials"):
+        _run(_work(databases).run_as(caller, _who))
+
+
+class _Refusal(Exception):
+    """Stands in for a driver's error, with the code the database gave."""
+
+    def __init__(self, sqlite_errorcode=None, pgcode=None):
+        super().__init__("refused")
+        self.sqlite_errorcode = sqlite_errorcode
+        self.pgcode = pgcode
+
+
+def _refused_then_done(refusals, **refusal):
+    calls = []
+
+    def service(db: Session) -> int:
+        calls.append(1)
+        if len(calls) <= refusals:
+            raise OperationalError("UPDATE teams SET name=?", {}, _Refusal(**refusal))
+        return len(calls)
+
+    return service
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [{"sqlite_errorcode": 5}, {"sqlite_errorcode": 517}, {"pgcode": "40001"}, {"pgcode": "40P01"}],
+    ids=["sqlite-busy", "sqlite-busy-snapshot", "serialization-failure", "deadlock"],
+)
+def test_a_call_the_database_refused_as_a_whole_runs_again(databases, refusal):
+    service = _refused_then_done(3, **refusal)
+
+    assert _run(_work(databases).run(service)) == 4
+
+
+def test_any_other_database_error_is_raised_at_once(databases):
+    service = _refused_then_done(1, pgcode="23505")  # unique_violation
+
+    with pytest.raises(OperationalError):
+        _run(_work(databases).run(service))
+
+
+def test_a_stale_connection_is_retried_once_only(databases):
+    calls = []
+
+    def disconnected(db: Session) -> None:
+        calls.append(1)
+        raise OperationalError(
+            "SELECT 1", {}, ConnectionError("server closed the connection"),
+            connection_invalidated=True,
+        )
+
+    with pytest.raises(OperationalError):
+        _run(_work(databases).run(disconnected))
+
+    assert len(calls) == 2
+
+
+def test_calls_get_connections_in_the_order_they_asked():
+    queue = ConnectionQueue(1, timeout=5)
+    served = []
+
+    async def call(n: int) -> None:
+        turn = await queue.take()
+        served.append(n)
+        await asyncio.sleep(0.01)
+        turn.give_back()
+
+    async def crowd() -> None:
+        first = asyncio.ensure_future(call(0))
+        await asyncio.sleep(0)  # it holds the one connection
+        waiting = [asyncio.ensure_future(call(n)) for n in range(1, 6)]
+        await asyncio.gather(first, *waiting)
+
+    _run(crowd())
+
+    assert served == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_call_that_waits_past_the_pool_timeout_fails_as_the_pool_would():
+    queue = ConnectionQueue(1, timeout=0.05)
+
+    async def hold_and_ask() -> None:
+        await queue.take()
+        await queue.take()
+
+    with pytest.raises(PoolTimeout, match="no connection free within 0.05s"):
+        _run(hold_and_ask())
 
 
 def test_cpu_heavy_work_leaves_the_event_loop_when_called_from_a_greenlet():

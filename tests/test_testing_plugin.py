@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import app.testing
 from app.testing.asyncmode import ASYNC_MODE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,8 +141,9 @@ def test_the_overriding_database_url_is_the_one_used(settings, db, client, auth_
 
 @pytest.fixture
 def downstream(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A folder holding only a `tests` package, with this project importable beside it."""
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    """A folder elsewhere holding only a `tests` package; this project is importable there
+    because it is installed (requirements-dev.txt: `-e .`), not through PYTHONPATH."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     pytester.mkpydir("tests")
     return pytester
 
@@ -195,14 +195,157 @@ def test_a_database_url_in_the_other_mode_is_one_clear_error(downstream: pytest.
     )
 
 
-def test_loading_the_plugin_leaves_the_users_folder_and_database_alone(tmp_path: Path) -> None:
-    """A `.env` naming the developer's own database and no SECRET_KEY: the app's engines
-    must not point there, and nothing may be written into the folder."""
+INSTALLED_ONLY = '''
+from app.testing.factories import TeamFactory
+
+
+def test_the_installed_plugin_serves_fixtures_without_a_conftest(client, user_headers):
+    team = TeamFactory(name="Found")
+
+    response = client.get(f"/api/v1/teams/{team.id}", headers=user_headers)
+
+    assert response.json()["name"] == "Found"
+'''
+
+
+def test_installed_the_plugin_loads_by_itself(downstream: pytest.Pytester) -> None:
+    """No conftest line and no PYTHONPATH: the `pytest11` entry point registers it."""
+    downstream.makepyfile(**{"tests/test_teams.py": INSTALLED_ONLY})
+
+    result = run(downstream)
+
+    result.assert_outcomes(passed=1)
+
+
+TEXTBOOK_CONFTEST = '''
+import pytest
+from fastapi import APIRouter, Depends, HTTPException
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from app.db.session import get_async_db, get_db
+from app.models import Team
+from app.testing.asyncmode import ASYNC_MODE
+
+router = APIRouter()
+
+if ASYNC_MODE:
+    @router.get("/ours/teams/{team_id}")
+    async def team_name(team_id: int, db: AsyncSession = Depends(get_async_db)) -> str:
+        team = await db.get(Team, team_id)
+        if team is None:
+            raise HTTPException(status_code=404, detail="Team not found")
+        return team.name
+else:
+    @router.get("/ours/teams/{team_id}")
+    def team_name(team_id: int, db: Session = Depends(get_db)) -> str:
+        team = db.get(Team, team_id)
+        if team is None:
+            raise HTTPException(status_code=404, detail="Team not found")
+        return team.name
+
+
+@pytest.fixture
+def app(app):
+    app.include_router(router)
+    return app
+'''
+
+USES_THE_TEXTBOOK_ROUTE = '''
+from app.testing.factories import TeamFactory
+
+
+def test_our_textbook_route_reads_what_the_factory_wrote(client):
+    team = TeamFactory(name="Textbook")
+
+    assert client.get(f"/ours/teams/{team.id}").json() == "Textbook"
+    assert client.get("/ours/teams/987654").json() == {"detail": "Team not found"}
+'''
+
+
+def test_a_downstream_app_adds_a_textbook_route_on_get_db(downstream: pytest.Pytester) -> None:
+    downstream.makepyfile(
+        **{"tests/conftest.py": TEXTBOOK_CONFTEST, "tests/test_ours.py": USES_THE_TEXTBOOK_ROUTE}
+    )
+
+    result = run(downstream)
+
+    result.assert_outcomes(passed=1)
+
+
+BESIDE_ANYIO = '''
+import anyio
+import pytest
+
+from app.testing.factories import UserFactory
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_a_coroutine_of_our_own_on_anyio():
+    with anyio.fail_after(5):
+        await anyio.sleep(0)
+
+
+def test_the_plugins_fixtures_still_work_after_it(client, auth_headers, db):
+    user = UserFactory(username="after_anyio")
+
+    assert client.get("/api/v1/users/me", headers=auth_headers(user)).json()["username"] == (
+        "after_anyio"
+    )
+
+
+@pytest.mark.anyio
+async def test_another_coroutine_between_them():
+    await anyio.sleep(0)
+
+
+def test_and_again(db):
+    assert UserFactory().id
+'''
+
+
+def test_a_downstream_suite_using_anyio_runs_beside_the_plugin(
+    downstream: pytest.Pytester,
+) -> None:
+    downstream.makepyfile(**{"tests/test_mixed.py": BESIDE_ANYIO})
+
+    result = run(downstream)
+
+    result.assert_outcomes(passed=4)
+
+
+def test_an_unreachable_test_database_is_one_line(
+    downstream: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = "postgresql+asyncpg" if ASYNC_MODE else "postgresql+psycopg2"
+    monkeypatch.setenv("TEST_DATABASE_URL", f"{driver}://postgres@127.0.0.1:1/nowhere")
+    downstream.makepyfile(**{"tests/test_teams.py": INSTALLED_ONLY})
+
+    result = run(downstream)
+
+    output = [line for line in (result.outlines + result.errlines) if line.strip()]
+    assert result.ret == 3
+    assert "Traceback" not in "\n".join(output)
+    [reason] = [line for line in output if "TEST_DATABASE_URL" in line]
+    assert "database unreachable" in reason and "check TEST_DATABASE_URL" in reason
+    assert len(output) <= 3, output
+
+
+def test_loading_the_plugin_leaves_the_users_folder_and_environment_alone(
+    tmp_path: Path,
+) -> None:
+    """A `.env` naming the developer's own database and no SECRET_KEY: loading the plugin
+    (and the app it imports) reads neither, changes no variable and writes nothing."""
     (tmp_path / ".env").write_text("DATABASE_URL=sqlite:///./developer.db\n")
     probe = (
-        "import os; os.environ.pop('SECRET_KEY', None); "
-        "import app.testing, app.testing.fixtures; from app.db import session; "
-        "print(session.engine.url, session.analytics_engine.url.database)"
+        "import os; before = dict(os.environ); "
+        "import app.testing, app.testing.fixtures, app.main; "
+        "print(dict(os.environ) == before)"
     )
 
     result = subprocess.run(
@@ -212,6 +355,5 @@ def test_loading_the_plugin_leaves_the_users_folder_and_database_alone(tmp_path:
     )
 
     assert result.returncode == 0, result.stderr
-    unused = app.testing.UNUSED_DATABASE_URL.removeprefix("sqlite:///")
-    assert result.stdout.split() == [app.testing.UNUSED_DATABASE_URL, f"file:{unused}"]
+    assert result.stdout.split() == ["True"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".env"]

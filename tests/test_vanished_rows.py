@@ -2,8 +2,8 @@
 row itself, 422 for a row it refers to, 401 for its caller; never a 500."""
 
 import pytest
-from sqlalchemy import delete
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, event
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.schemas.hero import HeroCreate, HeroUpdate
 from app.schemas.item import ItemCreate, ItemUpdate
@@ -26,34 +26,57 @@ def _delete_behind_the_orms_back(db: Session, row: object) -> None:
     db.connection().execute(delete(table).where(table.c.id == row.id))  # type: ignore[attr-defined]
 
 
+def _vanishes_before_the_write(db: Session, row: object) -> None:
+    """Delete `row` behind the ORM's back just before the service's write reaches the
+    database: after the service read it, as a concurrent DELETE would."""
+
+    vanished = []
+
+    def vanish() -> None:
+        if not vanished:
+            vanished.append(row)
+            _delete_behind_the_orms_back(db, row)
+
+    def on_flush(session: Session, *_: object) -> None:
+        vanish()
+
+    def on_execute(state: ORMExecuteState) -> None:
+        if state.is_delete or state.is_update:
+            vanish()
+
+    event.listen(db, "before_flush", on_flush)
+    event.listen(db, "do_orm_execute", on_execute)
+
+
+# Each takes the session, the row, and someone signed in who may change it.
 UPDATES = {
-    "user": (UserFactory, lambda db, row: users.update_user(
-        db=db, actor=row, user=row, user_in=UserUpdate(full_name="Renamed"),
+    "user": (UserFactory, lambda db, row, actor: users.update_user(
+        db, row, user_id=row.id, user_in=UserUpdate(full_name="Renamed"),
         bcrypt_rounds=TEST_BCRYPT_ROUNDS)),
-    "team": (TeamFactory, lambda db, row: teams.update_team(
-        db=db, team=row, team_in=TeamUpdate(headquarters="Nowhere At All"))),
-    "hero": (HeroFactory, lambda db, row: heroes.update_hero(
-        db=db, hero=row, hero_in=HeroUpdate(age=12))),  # factories use 16 to 90: a real change
-    "item": (ItemFactory, lambda db, row: items.update_item(
-        db=db, item=row, item_in=ItemUpdate(title="Renamed"))),
+    "team": (TeamFactory, lambda db, row, actor: teams.update_team(
+        db, actor, team_id=row.id, team_in=TeamUpdate(headquarters="Nowhere At All"))),
+    "hero": (HeroFactory, lambda db, row, actor: heroes.update_hero(
+        db, actor, hero_id=row.id, hero_in=HeroUpdate(age=12))),  # factories use 16 to 90
+    "item": (ItemFactory, lambda db, row, actor: items.update_item(
+        db, actor, item_id=row.id, item_in=ItemUpdate(title="Renamed"))),
 }
 
 
 @pytest.mark.parametrize("resource", UPDATES)
 def test_updating_a_row_deleted_meanwhile_is_not_found(db, resource):
     factory, update = UPDATES[resource]
-    row = factory()
-    _delete_behind_the_orms_back(db, row)
+    row, actor = factory(), UserFactory(is_superuser=True)
+    _vanishes_before_the_write(db, row)
 
     with pytest.raises(NotFound, match=f"{type(row).__name__} not found"):
-        update(db, row)
+        update(db, row, actor)
 
 
 DELETES = {
-    "user": (UserFactory, lambda db, row: users.delete_user(db, actor=row, user=row)),
-    "team": (TeamFactory, lambda db, row: teams.delete_team(db=db, team=row)),
-    "hero": (HeroFactory, lambda db, row: heroes.delete_hero(db=db, hero=row)),
-    "item": (ItemFactory, lambda db, row: items.delete_item(db=db, item=row)),
+    "user": (UserFactory, lambda db, row, actor: users.delete_user(db, row, user_id=row.id)),
+    "team": (TeamFactory, lambda db, row, actor: teams.delete_team(db, actor, team_id=row.id)),
+    "hero": (HeroFactory, lambda db, row, actor: heroes.delete_hero(db, actor, hero_id=row.id)),
+    "item": (ItemFactory, lambda db, row, actor: items.delete_item(db, actor, item_id=row.id)),
 }
 
 
@@ -61,11 +84,11 @@ DELETES = {
 def test_deleting_a_row_deleted_meanwhile_is_not_found(db, resource):
     """Of two DELETEs of one row, only the one that removed it succeeds."""
     factory, delete_ = DELETES[resource]
-    row = factory()
-    _delete_behind_the_orms_back(db, row)
+    row, actor = factory(), UserFactory(is_superuser=True)
+    _vanishes_before_the_write(db, row)
 
     with pytest.raises(NotFound, match=f"{type(row).__name__} not found"):
-        delete_(db, row)
+        delete_(db, row, actor)
 
 
 def test_item_of_an_owner_deleted_meanwhile_is_not_authenticated(db):
@@ -75,21 +98,24 @@ def test_item_of_an_owner_deleted_meanwhile_is_not_authenticated(db):
     _delete_behind_the_orms_back(db, owner)
 
     with pytest.raises(NotAuthenticated, match="Could not validate credentials"):
-        items.create_item(db=db, owner=owner, item_in=ItemCreate(title="Orphan"))
+        items.create_item(db, actor=owner, item_in=ItemCreate(title="Orphan"))
 
 
 def test_hero_joining_a_team_deleted_meanwhile_is_an_invalid_reference(db):
-    team = TeamFactory()  # in the session: the service's check finds it without a query
+    # The team is in the session: the service's check finds it without a query.
+    team, actor = TeamFactory(), UserFactory()
     _delete_behind_the_orms_back(db, team)
 
     with pytest.raises(InvalidReference, match=f"Team {team.id} does not exist"):
-        heroes.create_hero(db=db, hero_in=HeroCreate(name="Joiner", secret_name="s",
+        heroes.create_hero(db, actor, hero_in=HeroCreate(name="Joiner", secret_name="s",
                                                      team_id=team.id))
 
 
 def test_hero_moving_to_a_team_deleted_meanwhile_is_an_invalid_reference(db):
-    hero, team = HeroFactory(), TeamFactory()
-    _delete_behind_the_orms_back(db, team)
+    hero, team, actor = HeroFactory(), TeamFactory(), UserFactory()
+    _vanishes_before_the_write(db, team)
 
     with pytest.raises(InvalidReference, match=f"Team {team.id} does not exist"):
-        heroes.update_hero(db=db, hero=hero, hero_in=HeroUpdate(team_id=team.id))
+        heroes.update_hero(
+            db, actor, hero_id=hero.id, hero_in=HeroUpdate(team_id=team.id)
+        )

@@ -1,24 +1,50 @@
-"""The dependency graph in one place: the database, settings, the caller and their role.
+"""The dependency graph in one place: the units of work, settings, the caller and their role.
 
-Every dependency here is `async def` and does its database work through
-`Database.run`: in sync mode that is one worker-thread hop per call, in async mode
-none at all.
+The classic `get_db` (a `Session` per request, app/db/session.py) is there for routes
+written the textbook way; the service's own routes make one call to a `WorkDep`, which
+runs in sync and async mode alike (app/services/unit_of_work.py).
+
+The caller is checked in two steps. The token (signature, expiry) here, before the
+request's body is read, so that without a valid token the answer is 401 whatever the
+body holds; their row (still there, active, password unchanged) in the route's unit of
+work, in the same transaction as the service's work. Should the body or parameters be
+invalid, the 422 handler confirms the row first (app/api/errors.py): a 422 goes only to
+a caller who is signed in.
 """
 
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.db.database import Database
-from app.db.session import get_analytics_db, get_db
+from app.db.session import databases_of, get_db
 from app.models import User
-from app.services.auth import user_from_token
-from app.services.errors import NotAuthenticated, PermissionDenied
+from app.services import users
+from app.services.auth import Caller, caller_from_token
+from app.services.unit_of_work import UnitOfWork
 
-DatabaseDep = Annotated[Database, Depends(get_db)]
-AnalyticsDatabaseDep = Annotated[Database, Depends(get_analytics_db)]
+SessionDep = Annotated[Session, Depends(get_db)]
+
+# Where the request's caller is kept, for the 422 handler.
+CALLER_STATE = "caller"
+
+
+async def get_work(request: Request) -> UnitOfWork:
+    """Units of work on the app's primary database."""
+    databases = databases_of(request)
+    return UnitOfWork(databases.SessionLocal, databases.queue)
+
+
+async def get_analytics_work(request: Request) -> UnitOfWork:
+    """Units of work on the app's read-only analytics database."""
+    databases = databases_of(request)
+    return UnitOfWork(databases.AnalyticsSessionLocal, databases.analytics_queue)
+
+
+WorkDep = Annotated[UnitOfWork, Depends(get_work)]
+AnalyticsWorkDep = Annotated[UnitOfWork, Depends(get_analytics_work)]
 
 
 async def app_settings(request: Request) -> Settings:
@@ -34,30 +60,34 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
-async def get_current_user(database: DatabaseDep, settings: SettingsDep, token: TokenDep) -> User:
-    """The active user the bearer token speaks for, read fresh from the database."""
-    if not token:
-        raise NotAuthenticated("Not authenticated")
-    return await database.run(user_from_token, token=token, secret_key=settings.secret_key)
+async def get_caller(request: Request, settings: SettingsDep, token: TokenDep) -> Caller:
+    """Who the bearer token says is calling; 401 unless it is well-formed, signed with
+    SECRET_KEY and unexpired."""
+    caller = caller_from_token(token, secret_key=settings.secret_key)
+    setattr(request.state, CALLER_STATE, caller)
+    return caller
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-async def get_current_superuser(user: CurrentUser) -> User:
-    """The caller, if they are a superuser."""
-    if not user.is_superuser:
-        raise PermissionDenied("Superuser privileges required")
-    return user
+async def get_current_superuser(work: WorkDep, caller: CallerDep) -> User:
+    """The caller, if they are a signed-in superuser (403 otherwise)."""
+    return await work.run_as(caller, users.require_superuser)
 
 
 SuperUser = Annotated[User, Depends(get_current_superuser)]
 
 
 async def get_registrar(
-    database: DatabaseDep, settings: SettingsDep, token: TokenDep
-) -> User | None:
-    """Who may register users: anyone while registration is open, else a superuser."""
+    request: Request, settings: SettingsDep, token: TokenDep
+) -> Caller | None:
+    """Who is registering a user: nobody needs to be while registration is open; else
+    the caller, who must be signed in (401 before the body is read). Whether they may
+    is the service's rule (`register_user`)."""
     if settings.open_registration:
         return None
-    return await get_current_superuser(await get_current_user(database, settings, token))
+    return await get_caller(request, settings, token)
+
+
+Registrar = Annotated[Caller | None, Depends(get_registrar)]

@@ -15,8 +15,13 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from app.api.deps import CALLER_STATE
 from app.api.json_body import BODY_ERROR_KEY, DROPPED_KEYS_KEY, MAX_LISTED_ERRORS
+from app.db.errors import outage
+from app.db.session import databases_of
 from app.services import errors
+from app.services.auth import signed_in_user
+from app.services.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +153,28 @@ def _body_errors(request: Request, exc: RequestValidationError) -> list[Any]:
     return [*(e for e in found if tuple(e.get("loc", ()))[:1] != ("body",)), unparsed]
 
 
-async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+async def _caller_refused(request: Request) -> Response | None:
+    """The answer for a caller whose token is good but who is no longer signed in (gone,
+    inactive, password changed), or None. A route's dependency checked the token; its
+    unit of work, which reads the caller's row, never ran for a request that fails
+    validation: authentication still comes first (see app/api/deps.py)."""
+    caller = getattr(request.state, CALLER_STATE, None)
+    if caller is None:
+        return None
+    databases = databases_of(request)
+    try:
+        await UnitOfWork(databases.SessionLocal, databases.queue).run(signed_in_user, caller)
+    except errors.DomainError as refused:
+        return await domain_error_handler(request, refused)
+    except sa_exc.SQLAlchemyError as failed:
+        return await database_error_handler(request, failed)
+    return None
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if (refused := await _caller_refused(request)) is not None:
+        return refused
     found = _body_errors(request, exc)
     dropped = request.scope.get(DROPPED_KEYS_KEY, 0)
     detail: list[Any] = []
@@ -165,8 +190,13 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
 
 
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Connection-level failures are the database being away: 503, never a 500."""
-    logger.warning("database unavailable: %s", type(exc).__name__)
+    """The database away, overloaded, read-only or too slow (app/db/errors.py): 503, never
+    a 500. Any other database error is a bug, answered as one."""
+    verdict = outage(exc)
+    if verdict is None:
+        return await unexpected_error_handler(request, exc)
+    cause = getattr(exc, "orig", None) or exc
+    logger.warning("database %s: %s", verdict.value, type(cause).__name__)
     return JSONResponse(DB_UNAVAILABLE, status_code=503)
 
 
@@ -229,8 +259,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(405, method_not_allowed_handler)
     app.add_exception_handler(413, payload_too_large_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
-    # OperationalError/InterfaceError: refused, dropped or timed-out connections;
-    # TimeoutError: no pooled connection free within DB_POOL_TIMEOUT.
-    for exc_type in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
-        app.add_exception_handler(exc_type, database_error_handler)
+    app.add_exception_handler(sa_exc.SQLAlchemyError, database_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -3,10 +3,11 @@
 FastAPI reads and parses the body before it solves the dependencies, and answers a
 body it cannot parse at once: 400 for an integer past Python's digit limit or a
 broken form, 422 for bad JSON, either way before the bearer token is looked at.
-Here a body that cannot be parsed is recorded in the scope (`BODY_ERROR_KEY`) and
-replaced by a placeholder that no request model accepts; the dependencies, the
-token check among them, run first, and the validation handler (app/api/errors.py)
-reports the recorded error in place of the placeholder's.
+Here the route parses the body first (`StrictJSONRoute`). One that cannot be parsed
+is recorded in the scope (`BODY_ERROR_KEY`) and the route is handed an empty one;
+the dependencies, the token check among them, run first, FastAPI then finds the
+body missing, and the validation handler (app/api/errors.py) reports the recorded
+error in place of that one.
 
 Unknown keys past the first MAX_LISTED_ERRORS are dropped before validation: each
 would only add one "extra_forbidden" error that the response does not list, and
@@ -17,30 +18,24 @@ part of that work; json.loads itself holds the GIL on any thread, for about as l
 as any JSON body of that size takes to parse (~0.1 s for 1 MiB of short keys here).
 """
 
+import email.message
 import json
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request, Response, params
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
+from starlette.types import Message, Receive, Scope
 
 BODY_ERROR_KEY = "app.body_error"
 DROPPED_KEYS_KEY = "app.dropped_unknown_keys"
 MAX_LISTED_ERRORS = 20
 # Below this a thread hop costs more than the work it would move off the loop.
 OFF_LOOP_BYTES = 64 * 1024
-
-
-# Stands in for a body that could not be parsed: bytes, as FastAPI itself passes on a
-# body it did not parse (one sent with another content type); no request model accepts
-# them, even in the from_attributes mode FastAPI validates in (an object would pass a
-# model whose fields are all optional).
-UNPARSED = b""
 
 
 def _loads(body: bytes, known_keys: frozenset[str] | None) -> tuple[Any, int]:
@@ -77,49 +72,91 @@ def _drop_unknown_keys(body: dict[str, Any], known: frozenset[str]) -> tuple[dic
     return (kept if dropped else body), dropped
 
 
-class StrictRequest(Request):
-    """A request whose JSON and form bodies never fail before the dependencies run."""
+def _replaying(body: bytes) -> Receive:
+    """An ASGI `receive` that hands the route `body` again (the original was read here)."""
+    sent = False
 
-    known_keys: frozenset[str] | None = None
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+class _ParsedRequest(Request):
+    """A request whose JSON body was already parsed, by `_prepared`."""
+
+    def __init__(self, scope: Scope, body: bytes, parsed: Any) -> None:
+        super().__init__(scope, _replaying(body))
+        self._parsed = parsed
 
     async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            body = await self.body()
-            try:
-                if len(body) > OFF_LOOP_BYTES:
-                    value, dropped = await run_in_threadpool(_loads, body, self.known_keys)
-                else:
-                    value, dropped = _loads(body, self.known_keys)
-            except json.JSONDecodeError as exc:
-                # The error FastAPI itself would raise, only later.
-                self.scope[BODY_ERROR_KEY] = {
-                    "type": "json_invalid",
-                    "loc": ("body", exc.pos),
-                    "msg": "JSON decode error",
-                    "input": {},
-                    "ctx": {"error": exc.msg},
-                }
-                value, dropped = UNPARSED, 0
-            if dropped:
-                self.scope[DROPPED_KEYS_KEY] = dropped
-            self._json = value
-        return self._json
+        return self._parsed
 
-    async def _get_form(self, **limits: Any) -> FormData:
+
+def _is_json(request: Request) -> bool:
+    # What FastAPI itself decodes as JSON: application/json and application/*+json.
+    message = email.message.Message()
+    message["content-type"] = request.headers.get("content-type", "")
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+_EMPTY_FORM = (b"content-type", b"application/x-www-form-urlencoded")
+
+
+def _unparsed(request: Request, error: dict[str, Any]) -> Request:
+    """The request with its body recorded as unparseable and replaced by nothing, so that
+    FastAPI finds the body missing, after the dependencies (the token check) ran."""
+    request.scope[BODY_ERROR_KEY] = error
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+    if error["type"] == "form_invalid":
+        headers.append(_EMPTY_FORM)  # parses as no fields at all, whatever was declared
+    return Request({**request.scope, "headers": headers}, _replaying(b""))
+
+
+async def _prepared(request: Request, known_keys: frozenset[str] | None, form: bool) -> Request:
+    """The request as the route should see it: its body parsed here, where a failure can
+    wait for the dependencies instead of answering before them."""
+    if form:
         try:
-            return await super()._get_form(**limits)
+            await request.form()  # cached on the request: FastAPI's own call reuses it
         except HTTPException as exc:
             if exc.status_code != 400:  # 413 stays 413
                 raise
-            self.scope[BODY_ERROR_KEY] = {
+            return _unparsed(request, {
                 "type": "form_invalid",
                 "loc": ("body",),
                 "msg": "Form data could not be parsed",
                 "input": {},
                 "ctx": {"error": exc.detail},
-            }
-            self._form = FormData()  # every required field is then missing: a 422
-            return self._form
+            })
+        return request
+    body = await request.body()
+    if not body or not _is_json(request):
+        return request
+    try:
+        if len(body) > OFF_LOOP_BYTES:
+            value, dropped = await run_in_threadpool(_loads, body, known_keys)
+        else:
+            value, dropped = _loads(body, known_keys)
+    except json.JSONDecodeError as exc:
+        # The error FastAPI itself would raise, only later.
+        return _unparsed(request, {
+            "type": "json_invalid",
+            "loc": ("body", exc.pos),
+            "msg": "JSON decode error",
+            "input": {},
+            "ctx": {"error": exc.msg},
+        })
+    if dropped:
+        request.scope[DROPPED_KEYS_KEY] = dropped
+    return _ParsedRequest(request.scope, body, value)
 
 
 def _known_keys(route: APIRoute) -> frozenset[str] | None:
@@ -136,15 +173,16 @@ def _known_keys(route: APIRoute) -> frozenset[str] | None:
 
 
 class StrictJSONRoute(APIRoute):
-    """A route whose request is a StrictRequest."""
+    """A route whose body, if it has one, is parsed by `_prepared` before FastAPI sees it."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
         known_keys = _known_keys(self)
+        form = isinstance(self.body_field.field_info, params.Form)
 
         async def strict_handler(request: Request) -> Response:
-            strict = StrictRequest(request.scope, request.receive)
-            strict.known_keys = known_keys
-            return await handler(strict)
+            return await handler(await _prepared(request, known_keys, form))
 
         return strict_handler

@@ -18,7 +18,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 
 METRICS_PATH = "/metrics"
@@ -32,18 +31,6 @@ Engines = Callable[[], dict[str, Engine]]
 
 # `*_created` timestamps double the series and no dashboard of ours reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
-
-
-def app_engines() -> dict[str, Engine]:
-    """The engines the app's sessions use, looked up when scraped."""
-    from app.db.session import databases
-
-    built = databases()
-    # An AsyncEngine's pool is its sync engine's.
-    return {
-        label: engine.sync_engine if isinstance(engine, AsyncEngine) else engine
-        for label, engine in (("primary", built.engine), ("analytics", built.analytics_engine))
-    }
 
 
 class PoolCollector(Collector):
@@ -82,7 +69,8 @@ class PoolCollector(Collector):
 class HttpMetrics:
     """One app's registry: request counts, latencies and pool gauges."""
 
-    def __init__(self, engines: Engines = app_engines) -> None:
+    def __init__(self, engines: Engines) -> None:
+        """`engines`: the engines whose pools to report, by label, looked up when scraped."""
         self.registry = CollectorRegistry()
         self._requests = Counter(
             "http_requests", "HTTP requests answered", LABELS, registry=self.registry

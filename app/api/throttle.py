@@ -36,7 +36,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 
-from app.core.config import Settings
+from app.core.config import BadSetting, Settings
 from app.services.errors import InvalidCredentials
 
 logger = logging.getLogger(__name__)
@@ -44,10 +44,6 @@ logger = logging.getLogger(__name__)
 TOO_MANY_ATTEMPTS = "Too many failed login attempts; try again later"
 # Redis answers in well under a millisecond; a second means it is not answering.
 REDIS_SOCKET_TIMEOUT = 1.0
-
-
-class ThrottleConfigError(ValueError):
-    """A rate-limit setting that cannot be used; the message names it."""
 
 
 def _storage_uri(url: str) -> str:
@@ -59,8 +55,8 @@ def _parse_limits(name: str, value: str) -> list[RateLimitItem]:
     try:
         return parse_many(value) if value.strip() else []
     except ValueError:
-        raise ThrottleConfigError(
-            f"{name}={value!r} is not a rate limit; use e.g. '10/minute' or '30/minute;1000/day'"
+        raise BadSetting(
+            name, f"={value!r} is not a rate limit; use e.g. '10/minute' or '30/minute;1000/day'"
         ) from None
 
 
@@ -105,9 +101,9 @@ class LoginThrottle:
             storage = storage_from_string(_storage_uri(url), **options)
         except ConfigurationError as exc:
             reason = str(exc).replace("async+", "")
-            raise ThrottleConfigError(
-                f"RATE_LIMIT_STORAGE_URL={url!r} cannot be used ({reason}); "
-                "use memory:// or redis://host:port/db"
+            raise BadSetting(
+                "RATE_LIMIT_STORAGE_URL",
+                f"={url!r} cannot be used ({reason}); use memory:// or redis://host:port/db",
             ) from None
         self._limiter = MovingWindowRateLimiter(storage)
 

@@ -1,36 +1,14 @@
-"""Settings: every knob of the service, read once from the environment or `.env`."""
+"""Settings: every knob of the service, read from the environment or `.env`.
 
-import os
-import secrets
-import time
+Constructing `Settings` reads and validates; it writes nothing (a missing SECRET_KEY
+is filled in when the service starts: app/core/secret_key.py).
+"""
+
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-# Where a generated SECRET_KEY is kept, so that restarts and sibling workers
-# keep accepting the tokens already handed out.
-SECRET_KEY_FILE = Path(".secret_key")
-
-
-def _load_or_create_secret_key(path: Path = SECRET_KEY_FILE) -> str:
-    """Read the local key file, creating it atomically if nobody has yet."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        # A sibling worker may have created the file and not written it yet.
-        for _ in range(100):
-            key = path.read_text().strip()
-            if key:
-                return key
-            time.sleep(0.01)
-        raise RuntimeError(f"{path} is empty; delete it or set SECRET_KEY") from None
-    key = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w") as f:
-        f.write(key)
-    return key
 
 
 class BadSetting(Exception):
@@ -38,7 +16,8 @@ class BadSetting(Exception):
     `problem` what is wrong with it, as a predicate ("is not a database URL")."""
 
     def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"{name} {problem}")
+        # "NAME='value' is ..." when the problem quotes the value, else "NAME is ...".
+        super().__init__(f"{name}{'' if problem.startswith('=') else ' '}{problem}")
         self.name = name
         self.problem = problem
 
@@ -48,7 +27,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./app.db"
     analytics_database_url: str | None = None
+    # Unset: generated once when the service starts and kept in SECRET_KEY_FILE.
     secret_key: str = Field(default="", repr=False)
+    secret_key_file: str = ".secret_key"
     access_token_expire_minutes: int = Field(default=60, gt=0)
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     open_registration: bool = True
@@ -60,8 +41,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=30, gt=0)
-    # No ping per checkout: a stale connection is found by its first statement, and
-    # that call is retried on a fresh one (app/db/disconnects.py); recycling after
+    # No ping per checkout: a stale connection is found by the statement that meets it,
+    # and the unit of work is run again on a fresh one (app/db/errors.py); recycling after
     # DB_POOL_RECYCLE seconds (-1: never) outlives idle cuts by servers and proxies.
     db_pool_pre_ping: bool = False
     db_pool_recycle: int = Field(default=1800, ge=-1)
@@ -107,12 +88,8 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return value or None
 
-    def model_post_init(self, __context: object) -> None:
-        if not self.secret_key:
-            self.secret_key = _load_or_create_secret_key()
-
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings; tests build their own `Settings` instead."""
+    """The environment's settings, for the command line and Alembic; an app is given its own."""
     return Settings()

@@ -122,3 +122,23 @@ def _use_formatter(handler: logging.Handler, formatter: logging.Formatter | None
     if not hasattr(handler, _ORIGINAL_FORMATTER):
         setattr(handler, _ORIGINAL_FORMATTER, handler.formatter)
     handler.setFormatter(formatter or getattr(handler, _ORIGINAL_FORMATTER))
+
+
+def json_server_log_config() -> dict[str, Any]:
+    """A `logging.config.dictConfig` for uvicorn's `log_config`: its lines as JSON from
+    the first one it writes (before the app is built), and no access line of its own
+    (`app.access` writes one per request)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"service": {"()": f"{__name__}.JsonFormatter"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "service",
+                       "stream": "ext://sys.stderr"},
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
+        },
+    }

@@ -1,6 +1,5 @@
 """Which mode a database URL asks for: a sync driver, or an async one and its sync twin."""
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
 # The async drivers the service supports, each with the sync driver of the same
@@ -26,16 +25,3 @@ def sync_url(url: str | URL) -> URL:
     """`url` with its async driver swapped for the sync one; sync URLs are returned as they are."""
     parsed = make_url(url)
     return parsed.set(drivername=SYNC_TWIN.get(parsed.drivername, parsed.drivername))
-
-
-def url_problem(exc: BaseException) -> str | None:
-    """What is wrong with a database URL that SQLAlchemy refused to build an engine for."""
-    if isinstance(exc, sa_exc.NoSuchModuleError):
-        dialect = str(exc).rsplit(":", 1)[-1].strip()
-        return f"names an unknown database {dialect!r}; use {SUPPORTED}"
-    if isinstance(exc, sa_exc.ArgumentError):
-        return f"is not a database URL; write it as {URL_SHAPE}"
-    if isinstance(exc, ModuleNotFoundError):
-        # SQLAlchemy imports the driver (the DBAPI module) when it builds an engine.
-        return f"needs the driver module {exc.name!r}, which is not installed; use {SUPPORTED}"
-    return None

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import NullPool
 
 from app.db.drivers import sync_url
+from app.db.engines import use_wal
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ def migration_lock(url: URL) -> Iterator[Connection]:
     try:
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             with _file_lock(Path(f"{url.database}.migrate.lock")), engine.connect() as conn:
+                use_wal(conn.connection.dbapi_connection.cursor())  # type: ignore[union-attr]
                 yield conn
         elif url.get_backend_name() == "postgresql":
             with engine.connect() as conn:
@@ -79,9 +81,49 @@ def current_revision_on(conn: Connection) -> str | None:
     return revision
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(""))
+
+
 def head_revision() -> str | None:
     """The newest revision this code knows."""
-    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    return _scripts().get_current_head()
+
+
+def _known(revision: str) -> bool:
+    try:
+        return _scripts().get_revision(revision) is not None
+    except CommandError:  # alembic's ResolutionError among them
+        return False
+
+
+class UnknownRevision(CommandError):
+    """The database is at a revision this code's history does not have."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(
+            f"the database is at revision {revision}, which this code does not know: a newer "
+            "version of the service migrated it (run that version, or its `migrate` to "
+            "downgrade), or another application's migrations did"
+        )
+
+
+class UnknownTarget(CommandError):
+    """A revision to migrate to that this code's history does not have."""
+
+    def __init__(self, revision: str) -> None:
+        super().__init__(
+            f"no revision {revision!r}; `python -m alembic history` lists the revisions "
+            "this code knows"
+        )
+
+
+def check_revisions(current: str | None, target: str = "head") -> None:
+    """UnknownRevision or UnknownTarget unless both are in this code's history."""
+    if current is not None and not _known(current):
+        raise UnknownRevision(current)
+    if target not in ("head", "heads", "base") and not _known(target):
+        raise UnknownTarget(target)
 
 
 def current_revision(url: str) -> str | None:
@@ -120,8 +162,11 @@ class SchemaNotAtHead(Exception):
 
 
 def require_head(url: str) -> None:
-    """SchemaNotAtHead unless the database at `url` is migrated to this code's head."""
-    if current_revision(url) != head_revision():
+    """SchemaNotAtHead (or UnknownRevision) unless the database at `url` is migrated to
+    this code's head."""
+    current = current_revision(url)
+    if current != head_revision():
+        check_revisions(current)
         raise SchemaNotAtHead
 
 
@@ -132,6 +177,7 @@ def upgrade(url: str, revision: str = "head") -> bool:
         if tables := unversioned_tables(conn):
             raise NotUnderAlembic(tables)
         before = current_revision_on(conn)
+        check_revisions(before, revision)
         command.upgrade(alembic_config(url, conn), revision)
         after = current_revision_on(conn)
     if before == after:

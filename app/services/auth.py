@@ -1,6 +1,7 @@
 """Logging in, resolving a token to its user, and the first superuser."""
 
 import hmac
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -26,8 +27,9 @@ INVALID_TOKEN = "Could not validate credentials"
 def authenticate(db: Session, *, login: str, password: str, bcrypt_rounds: int) -> User:
     """The user these credentials belong to; the same work is done whether or not it exists."""
     user = get_user_by_login(db, login=login)
-    # bcrypt takes a quarter of a second: not inside a transaction (on SQLite, not
-    # while holding a lock). The user's columns stay loaded (expire_on_commit=False).
+    # End the read before bcrypt's quarter of a second (queued behind other logins on
+    # HASHING_SLOTS): the connection goes back to the pool instead of waiting with it.
+    # The user's columns stay loaded (expire_on_commit=False).
     db.commit()
     if user is None:
         burn_verify_time(password, bcrypt_rounds)
@@ -50,17 +52,38 @@ def issue_token(*, user: User, settings: Settings) -> Token:
     return Token(access_token=token, expires_in=settings.access_token_expire_minutes * 60)
 
 
-def user_from_token(db: Session, *, token: str, secret_key: str) -> User:
-    """The active user a token speaks for; NotAuthenticated if it no longer does."""
+@dataclass(frozen=True)
+class Caller:
+    """Who a request's bearer token says is calling: its signature and expiry checked
+    (`caller_from_token`), its user not read yet (`signed_in_user` does, in the request's
+    unit of work)."""
+
+    user_id: int
+    fingerprint: str  # of the password hash the token was issued against
+    secret_key: str = field(repr=False)
+
+
+def caller_from_token(token: str | None, *, secret_key: str) -> Caller:
+    """The caller a bearer token names; NotAuthenticated if there is none, or it is
+    malformed, forged or expired. No database: a token can be refused before anything
+    else is done for its request."""
+    if not token:
+        raise NotAuthenticated("Not authenticated")
     try:
         user_id, fingerprint = decode_access_token(token, secret_key)
     except InvalidToken as exc:
         raise NotAuthenticated(INVALID_TOKEN) from exc
-    user = db.get(User, user_id)
+    return Caller(user_id=user_id, fingerprint=fingerprint, secret_key=secret_key)
+
+
+def signed_in_user(db: Session, caller: Caller) -> User:
+    """The active user `caller` is, read fresh (permissions count as they are now);
+    NotAuthenticated if they are gone, inactive, or changed their password since."""
+    user = db.get(User, caller.user_id)
     if user is None or not user.is_active:
         raise NotAuthenticated(INVALID_TOKEN)
-    expected = password_fingerprint(user.hashed_password, secret_key)
-    if not hmac.compare_digest(fingerprint, expected):
+    expected = password_fingerprint(user.hashed_password, caller.secret_key)
+    if not hmac.compare_digest(caller.fingerprint, expected):
         raise NotAuthenticated(INVALID_TOKEN)  # issued before the last password change
     return user
 

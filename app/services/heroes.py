@@ -1,14 +1,15 @@
-"""Heroes, always read together with their team (one joined statement)."""
+"""Heroes, always read together with their team (one joined statement); any signed-in user
+may create, change and delete them."""
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from app.core.limits import MAX_BIGINT
-from app.models import Hero, Team
+from app.models import Hero, Team, User
 from app.schemas.hero import HeroCreate, HeroUpdate
 from app.services.commit import commit, delete_row
 from app.services.errors import InvalidReference
-from app.services.lookup import get_one
+from app.services.lookup import get_by_id, get_one
 from app.services.paging import Page, PageRequest, fetch_page
 
 # Every hero read carries its team; declared once so no query forgets it.
@@ -30,13 +31,14 @@ def _commit(db: Session, team_id: int | None) -> None:
     commit(db, {"fk_heroes_team_id_teams": missing_team}, row=Hero)
 
 
-def get_hero(db: Session, *, hero_id: int) -> Hero:
+def get_hero(db: Session, actor: User, *, hero_id: int) -> Hero:
     """The hero with its team, or NotFound."""
     return get_one(db, select(Hero).options(WITH_TEAM), Hero, hero_id)
 
 
 def list_heroes(
     db: Session,
+    actor: User,
     *,
     page: PageRequest,
     team_id: int | None = None,
@@ -57,7 +59,7 @@ def list_heroes(
     return fetch_page(db, stmt, Hero.id, page, options=[WITH_TEAM])
 
 
-def create_hero(db: Session, *, hero_in: HeroCreate) -> Hero:
+def create_hero(db: Session, actor: User, *, hero_in: HeroCreate) -> Hero:
     """A new hero; InvalidReference if its team does not exist."""
     team = _team_or_invalid(db, hero_in.team_id)
     hero = Hero(**hero_in.model_dump(exclude={"team_id"}), team=team)
@@ -66,8 +68,9 @@ def create_hero(db: Session, *, hero_in: HeroCreate) -> Hero:
     return hero
 
 
-def update_hero(db: Session, *, hero: Hero, hero_in: HeroUpdate) -> Hero:
+def update_hero(db: Session, actor: User, *, hero_id: int, hero_in: HeroUpdate) -> Hero:
     """Apply the fields sent; team_id null leaves the team."""
+    hero = get_hero(db, actor, hero_id=hero_id)
     changes = hero_in.model_dump(exclude_unset=True)
     team_id = hero.team_id
     if "team_id" in changes:
@@ -79,6 +82,6 @@ def update_hero(db: Session, *, hero: Hero, hero_in: HeroUpdate) -> Hero:
     return hero
 
 
-def delete_hero(db: Session, *, hero: Hero) -> None:
+def delete_hero(db: Session, actor: User, *, hero_id: int) -> None:
     """Remove the hero; NotFound if a concurrent request removed it first."""
-    delete_row(db, hero)
+    delete_row(db, get_by_id(db, Hero, hero_id))

@@ -20,13 +20,13 @@ def readable_items(actor: User) -> Select[Item]:
     return stmt
 
 
-def get_item(db: Session, *, actor: User, item_id: int) -> Item:
+def get_item(db: Session, actor: User, *, item_id: int) -> Item:
     """The item if the actor may see it; NotFound otherwise (even if it exists)."""
     return get_one(db, readable_items(actor), Item, item_id)
 
 
 def list_items(
-    db: Session, *, actor: User, page: PageRequest, owner_id: int | None = None
+    db: Session, actor: User, *, page: PageRequest, owner_id: int | None = None
 ) -> Page[Item]:
     """The actor's items; superusers see all and may filter by owner."""
     stmt = readable_items(actor)
@@ -35,9 +35,9 @@ def list_items(
     return fetch_page(db, stmt, Item.id, page)
 
 
-def create_item(db: Session, *, owner: User, item_in: ItemCreate) -> Item:
-    """A new item owned by `owner`."""
-    item = Item(**item_in.model_dump(), owner_id=owner.id)
+def create_item(db: Session, actor: User, *, item_in: ItemCreate) -> Item:
+    """A new item owned by the actor."""
+    item = Item(**item_in.model_dump(), owner_id=actor.id)
     db.add(item)
     # The owner is the caller: if a concurrent request deleted them after their
     # token was checked, they are no longer anyone, as their next request would say.
@@ -45,14 +45,16 @@ def create_item(db: Session, *, owner: User, item_in: ItemCreate) -> Item:
     return item
 
 
-def update_item(db: Session, *, item: Item, item_in: ItemUpdate) -> Item:
-    """Apply the fields sent."""
+def update_item(db: Session, actor: User, *, item_id: int, item_in: ItemUpdate) -> Item:
+    """Apply the fields sent, if the actor may see the item; NotFound otherwise."""
+    item = get_item(db, actor, item_id=item_id)
     for field, value in item_in.model_dump(exclude_unset=True).items():
         setattr(item, field, value)
     commit(db, row=Item)
     return item
 
 
-def delete_item(db: Session, *, item: Item) -> None:
-    """Remove the item; NotFound if a concurrent request removed it first."""
-    delete_row(db, item)
+def delete_item(db: Session, actor: User, *, item_id: int) -> None:
+    """Remove the item, if the actor may see it; NotFound otherwise, or if a concurrent
+    request removed it first."""
+    delete_row(db, get_item(db, actor, item_id=item_id))

@@ -1,10 +1,13 @@
-"""Teams: unique names, and a roster loaded with one extra statement."""
+"""Teams: unique names, and a roster loaded with one extra statement.
+
+Any signed-in user may create, change and delete teams; the services take the actor
+all the same, as every service a caller reaches does."""
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.db.base import utcnow
-from app.models import Hero, Team
+from app.models import Hero, Team, User
 from app.schemas.team import TeamCreate, TeamUpdate
 from app.services.commit import commit, delete_row
 from app.services.errors import Conflict
@@ -26,17 +29,14 @@ def _name_taken(db: Session, name: str, exclude_id: int | None = None) -> bool:
     return db.scalar(stmt) is not None
 
 
-def get_team(db: Session, *, team_id: int) -> Team:
-    """The team, or NotFound."""
-    return get_by_id(db, Team, team_id)
-
-
-def get_team_with_heroes(db: Session, *, team_id: int) -> Team:
-    """The team and its heroes, in two statements whatever the roster size."""
+def get_team(db: Session, actor: User, *, team_id: int) -> Team:
+    """The team and its heroes, in two statements whatever the roster size; NotFound."""
     return get_one(db, select(Team).options(selectinload(Team.heroes)), Team, team_id)
 
 
-def list_teams(db: Session, *, page: PageRequest, name: str | None = None) -> Page[Team]:
+def list_teams(
+    db: Session, actor: User, *, page: PageRequest, name: str | None = None
+) -> Page[Team]:
     """Teams ordered by id, optionally only the one with this exact name."""
     stmt = select(Team)
     if name is not None:
@@ -44,7 +44,7 @@ def list_teams(db: Session, *, page: PageRequest, name: str | None = None) -> Pa
     return fetch_page(db, stmt, Team.id, page)
 
 
-def create_team(db: Session, *, team_in: TeamCreate) -> Team:
+def create_team(db: Session, actor: User, *, team_in: TeamCreate) -> Team:
     """A new team; Conflict if the name is taken."""
     if _name_taken(db, team_in.name):
         raise Conflict(NAME_TAKEN)
@@ -54,8 +54,9 @@ def create_team(db: Session, *, team_in: TeamCreate) -> Team:
     return team
 
 
-def update_team(db: Session, *, team: Team, team_in: TeamUpdate) -> Team:
+def update_team(db: Session, actor: User, *, team_id: int, team_in: TeamUpdate) -> Team:
     """Apply the fields sent; Conflict if the new name is taken."""
+    team = get_by_id(db, Team, team_id)
     changes = team_in.model_dump(exclude_unset=True)
     if "name" in changes and _name_taken(db, changes["name"], exclude_id=team.id):
         raise Conflict(NAME_TAKEN)
@@ -65,12 +66,13 @@ def update_team(db: Session, *, team: Team, team_in: TeamUpdate) -> Team:
     return team
 
 
-def delete_team(db: Session, *, team: Team) -> None:
+def delete_team(db: Session, actor: User, *, team_id: int) -> None:
     """Remove the team and detach its heroes (team_id NULL), in one transaction;
     NotFound if a concurrent request removed it first.
 
     The foreign key's ON DELETE SET NULL would detach them too, but could not
     mark them changed: the UPDATE first bumps their updated_at."""
+    team = get_by_id(db, Team, team_id)
     detach = update(Hero).where(Hero.team_id == team.id).values(team_id=None, updated_at=utcnow())
     db.execute(detach)
     delete_row(db, team)

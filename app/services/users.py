@@ -8,7 +8,7 @@ from app.core.security import hash_password
 from app.models import User
 from app.schemas.user import UserCreate, UserUpdate
 from app.services.commit import commit, delete_row
-from app.services.errors import Conflict, PermissionDenied
+from app.services.errors import Conflict, NotAuthenticated, PermissionDenied
 from app.services.lookup import get_by_id
 from app.services.paging import Page, PageRequest, fetch_page
 
@@ -44,9 +44,21 @@ def _commit(db: Session) -> None:
     commit(db, violations, row=User)
 
 
-def get_user(db: Session, *, user_id: int) -> User:
-    """The user with this id, or NotFound."""
+def get_user(db: Session, actor: User, *, user_id: int) -> User:
+    """The user with this id, or NotFound; any signed-in user may read any user."""
     return get_by_id(db, User, user_id)
+
+
+def current_user(db: Session, actor: User) -> User:
+    """The signed-in user themself."""
+    return actor
+
+
+def require_superuser(db: Session, actor: User) -> User:
+    """The actor, if they are a superuser; PermissionDenied otherwise."""
+    if not actor.is_superuser:
+        raise PermissionDenied("Superuser privileges required")
+    return actor
 
 
 def get_user_by_login(db: Session, *, login: str) -> User | None:
@@ -56,8 +68,10 @@ def get_user_by_login(db: Session, *, login: str) -> User | None:
     return db.scalars(stmt).first()
 
 
-def list_users(db: Session, *, page: PageRequest, is_active: bool | None = None) -> Page[User]:
-    """Users ordered by id, optionally only active or inactive ones."""
+def list_users(
+    db: Session, actor: User, *, page: PageRequest, is_active: bool | None = None
+) -> Page[User]:
+    """Users ordered by id, optionally only active or inactive ones; for any signed-in user."""
     stmt = select(User)
     if is_active is not None:
         stmt = stmt.where(User.is_active == is_active)
@@ -67,9 +81,10 @@ def list_users(db: Session, *, page: PageRequest, is_active: bool | None = None)
 def create_user(
     db: Session, *, user_in: UserCreate, bcrypt_rounds: int, is_superuser: bool = False
 ) -> User:
-    """Register a user; Conflict if the email or username is taken."""
-    # Hashed before the first query begins the transaction: on SQLite a writing
-    # transaction holds the database's one write lock for as long as it lasts.
+    """A new user; Conflict if the email or username is taken. For operators (the command
+    line, start-up); the API registers through `register_user`."""
+    # Hashed before the first query begins the transaction, so that no pooled
+    # connection waits on bcrypt.
     hashed_password = hash_password(user_in.password, bcrypt_rounds)
     taken = _taken_value(db, email=user_in.email, username=user_in.username)
     if taken:
@@ -86,26 +101,43 @@ def create_user(
     return user
 
 
-def _authorize_self_or_superuser(actor: User, user: User) -> None:
-    if actor.id != user.id and not actor.is_superuser:
+def register_user(
+    db: Session,
+    registrar: User | None,
+    *,
+    open_registration: bool,
+    user_in: UserCreate,
+    bcrypt_rounds: int,
+) -> User:
+    """Register a user: anyone may while registration is open (OPEN_REGISTRATION), only a
+    superuser otherwise. Conflict if the email or username is taken."""
+    if not open_registration:
+        if registrar is None:
+            raise NotAuthenticated("Not authenticated")
+        if not registrar.is_superuser:
+            raise PermissionDenied("Superuser privileges required")
+    return create_user(db, user_in=user_in, bcrypt_rounds=bcrypt_rounds)
+
+
+def _authorize_self_or_superuser(actor: User, user_id: int) -> None:
+    if actor.id != user_id and not actor.is_superuser:
         raise PermissionDenied("Not enough permissions")
 
 
 def update_user(
-    db: Session, *, actor: User, user: User, user_in: UserUpdate, bcrypt_rounds: int
+    db: Session, actor: User, *, user_id: int, user_in: UserUpdate, bcrypt_rounds: int
 ) -> User:
     """Apply the fields sent, if the actor is that user or a superuser; only superusers
     may change activity or superuser status."""
-    _authorize_self_or_superuser(actor, user)
+    _authorize_self_or_superuser(actor, user_id)
     changes = user_in.model_dump(exclude_unset=True)
     if not actor.is_superuser and changes.keys() & {"is_active", "is_superuser"}:
         raise PermissionDenied("Only superusers may change is_active or is_superuser")
     if "password" in changes:
-        # End the transaction that read the caller and the user (objects stay loaded)
-        # before hashing, so no lock or connection is held during bcrypt; the write
-        # below begins a new one.
-        db.commit()
+        # Before the first query begins the transaction: no pooled connection waits on
+        # bcrypt, and nobody may make us hash who may not change this user.
         changes["hashed_password"] = hash_password(changes.pop("password"), bcrypt_rounds)
+    user = get_user(db, actor, user_id=user_id)
     email, username = changes.get("email"), changes.get("username")
     taken = _taken_value(db, email=email, username=username, exclude_id=user.id)
     if taken:
@@ -116,8 +148,8 @@ def update_user(
     return user
 
 
-def delete_user(db: Session, *, actor: User, user: User) -> None:
+def delete_user(db: Session, actor: User, *, user_id: int) -> None:
     """Remove the user, if the actor is that user or a superuser; the database removes
     their items with them. NotFound if a concurrent request removed them first."""
-    _authorize_self_or_superuser(actor, user)
-    delete_row(db, user)
+    _authorize_self_or_superuser(actor, user_id)
+    delete_row(db, get_user(db, actor, user_id=user_id))

@@ -1,4 +1,4 @@
-"""Clients for the app under test, and the sessions its dependencies are given.
+"""Clients for the app under test.
 
 In sync mode: Starlette's TestClient. In async mode the app must run on the test's
 own event loop (asyncmode.py), so requests go through httpx's ASGI transport
@@ -6,16 +6,14 @@ and are awaited from the test's sync code with `await_`. Both return httpx respo
 """
 
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.util.concurrency import await_
 
-from app.db.database import Database
-from app.testing.asyncmode import ASYNC_MODE
+from app.testing.asyncmode import ASYNC_MODE, run_async
 
 with warnings.catch_warnings():
     # Starlette asks for httpx2; httpx is still the one FastAPI documents. The plugin's
@@ -43,7 +41,7 @@ class GreenletClient:
         content = kwargs.get("content")
         if isinstance(content, Iterable) and not isinstance(content, bytes | str):
             kwargs["content"] = _streamed(content)  # AsyncClient streams async iterables only
-        return await_(self._client.request(method, url, **kwargs))
+        return run_async(self._client.request(method, url, **kwargs))
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", url, **kwargs)
@@ -67,7 +65,7 @@ class GreenletClient:
         return self.request("DELETE", url, **kwargs)
 
     def close(self) -> None:
-        await_(self._client.aclose())
+        run_async(self._client.aclose())
 
 
 AppClient = TestClient | GreenletClient
@@ -81,29 +79,10 @@ def app_client(app: FastAPI, *, raise_server_exceptions: bool = True) -> Iterato
             yield test_client
         return
     lifespan = app.router.lifespan_context(app)
-    await_(lifespan.__aenter__())
+    run_async(lifespan.__aenter__())
     client = GreenletClient(app, raise_server_exceptions=raise_server_exceptions)
     try:
         yield client
     finally:
         client.close()
-        await_(lifespan.__aexit__(None, None, None))
-
-
-def one_database(database: Database) -> Callable[[], AsyncIterator[Database]]:
-    """A `get_db` override handing every request the test's own session, left open."""
-
-    async def shared() -> AsyncIterator[Database]:
-        yield database
-
-    return shared
-
-
-def databases_from(factory: Callable[[], Database]) -> Callable[[], AsyncIterator[Database]]:
-    """A `get_db` override opening a session of `factory` per request and closing it."""
-
-    async def per_request() -> AsyncIterator[Database]:
-        async with factory() as db:
-            yield db
-
-    return per_request
+        run_async(lifespan.__aexit__(None, None, None))

@@ -10,10 +10,9 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.util.concurrency import await_
 
 from app.db.drivers import sync_url
-from app.testing.asyncmode import ASYNC_MODE
+from app.testing.asyncmode import ASYNC_MODE, run_async
 
 
 def sqlite_url(path: Path) -> str:
@@ -62,14 +61,9 @@ def fresh_database(tmp_path: Path, name: str = "fresh") -> Iterator[str]:
 def dispose(engine: Engine | AsyncEngine) -> None:
     """Close an engine's pooled connections, whichever mode built it."""
     if isinstance(engine, AsyncEngine):
-        await_(engine.dispose())
+        run_async(engine.dispose())
     else:
         engine.dispose()
-
-
-def sync_view(engine: Engine | AsyncEngine) -> Engine:
-    """The `Engine` events are registered on (an `AsyncEngine` proxies one)."""
-    return engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
 
 def dead_database_url() -> str:

@@ -9,8 +9,8 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.api import json_body
-from app.main import app as default_app
 from app.testing.factories import DEFAULT_PASSWORD
+from app.testing.settings import service_app
 
 MIB = 1024 * 1024
 USERS = "/api/v1/users"
@@ -191,7 +191,7 @@ def test_a_token_form_that_parses_still_logs_in(client, user):
 
 ITEM_PATHS = [
     (method, context.path_format)
-    for context in iter_route_contexts(default_app.routes)
+    for context in iter_route_contexts(service_app().routes)
     if isinstance(context.original_route, APIRoute) and "_id}" in context.path_format
     for method in sorted(context.methods)
 ]

@@ -1,20 +1,21 @@
 """The analytics summary reads a separate, read-only database."""
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.db import migrate
-from app.db.database import Database
 from app.db.drivers import sync_url
-from app.db.session import build_engine, get_analytics_db, make_session_factory
+from app.db.engines import build_engine, sync_view
+from app.db.session import session_factory
 from app.models import Hero, Item, Team, User
-from app.testing.clients import databases_from
-from app.testing.databases import dead_database_url, dispose, fresh_database, sync_view
+from app.testing.databases import dead_database_url, dispose, fresh_database
 
 URL = "/api/v1/analytics/summary"
 
@@ -61,13 +62,23 @@ def replica_reader(replica_url, settings) -> Iterator[Any]:
     dispose(engine)
 
 
-def _analytics_session(engine: Any) -> Session:
-    return Database(make_session_factory(engine)()).session
+def _sync_session(factory: Any) -> Session:
+    """A session of `factory` that sync code can use (an AsyncSession's own, in async mode)."""
+    opened = factory()
+    return opened.sync_session if isinstance(opened, AsyncSession) else opened
 
 
-def _use_analytics_engine(app, engine: Any) -> None:
-    factory = make_session_factory(engine)
-    app.dependency_overrides[get_analytics_db] = databases_from(lambda: Database(factory()))
+@pytest.fixture
+def client_reading(client_with, databases) -> Callable[[Any], Any]:
+    """A client of an app whose analytics read through `engine`."""
+
+    def make(engine: Any) -> Any:
+        reading = dataclasses.replace(
+            databases, analytics_engine=engine, AnalyticsSessionLocal=session_factory(engine)
+        )
+        return client_with(databases=reading)
+
+    return make
 
 
 @pytest.fixture
@@ -87,11 +98,11 @@ def statements_on(request) -> Callable[[Engine], list[str]]:
 
 
 def test_summary_reports_what_only_the_analytics_database_holds(
-    app, client, superuser_headers, replica_writer, replica_reader
+    client_reading, superuser_headers, replica_writer, replica_reader
 ):
     with Session(replica_writer) as session:
         _add_rows(session, teams=2)
-    _use_analytics_engine(app, replica_reader)
+    client = client_reading(replica_reader)
 
     response = client.get(URL, headers=superuser_headers)
 
@@ -111,9 +122,9 @@ def test_summary_reports_what_only_the_analytics_database_holds(
 
 
 def test_summary_costs_the_same_statements_whatever_the_data_size(
-    app, client, superuser_headers, replica_writer, replica_reader, statements_on
+    client_reading, superuser_headers, replica_writer, replica_reader, statements_on
 ):
-    _use_analytics_engine(app, replica_reader)
+    client = client_reading(replica_reader)
     seen = statements_on(replica_reader)
     with Session(replica_writer) as session:
         _add_rows(session, teams=2)
@@ -135,7 +146,7 @@ def test_writing_through_the_analytics_session_fails_and_changes_nothing(
 ):
     with Session(replica_writer) as session:
         _add_rows(session, teams=1)
-    with _analytics_session(replica_reader) as analytics:
+    with _sync_session(session_factory(replica_reader)) as analytics:
         analytics.add(Team(name="Sneaky", headquarters="Nowhere"))
         with pytest.raises(DBAPIError, match="(?i)read.?only"):
             analytics.commit()
@@ -146,12 +157,12 @@ def test_writing_through_the_analytics_session_fails_and_changes_nothing(
 
 
 def test_without_a_replica_the_summary_reads_the_primary_read_only(
-    client, superuser_headers, analytics_sessions
+    client, superuser_headers, databases
 ):
     response = client.get(URL, headers=superuser_headers)
     assert response.status_code == 200
 
-    with analytics_sessions().session as analytics:
+    with _sync_session(databases.AnalyticsSessionLocal) as analytics:
         analytics.add(Team(name="Sneaky", headquarters="Nowhere"))
         with pytest.raises(DBAPIError, match="(?i)read.?only"):
             analytics.commit()
@@ -163,10 +174,10 @@ def test_summary_is_for_superusers_only(client, user_headers):
 
 
 def test_replica_down_is_503_and_the_rest_of_the_api_carries_on(
-    app, client, superuser_headers, settings
+    client_reading, superuser_headers, settings
 ):
     dead = build_engine(dead_database_url(), settings, read_only=True)
-    _use_analytics_engine(app, dead)
+    client = client_reading(dead)
 
     down = client.get(URL, headers=superuser_headers)
     teams = client.get("/api/v1/teams", headers=superuser_headers)

@@ -6,11 +6,9 @@ import re
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.api.deps import get_current_user
-from app.db.session import get_analytics_db, get_db
-from app.main import app as default_app
-from app.main import create_app
-from app.testing.clients import app_client, databases_from, one_database
+from app.api.deps import get_caller
+from app.testing.factories import UserFactory
+from app.testing.settings import service_app
 
 JSON = {"Content-Type": "application/json"}
 BAD_BODIES = {
@@ -26,25 +24,33 @@ NO_TOKEN = {}
 BAD_TOKEN = {"Authorization": "Bearer not-a-token"}
 
 
-def _needs_user(dependant):
-    return dependant.call is get_current_user or any(
-        _needs_user(d) for d in dependant.dependencies
+def _needs_a_token(dependant):
+    return dependant.call is get_caller or any(
+        _needs_a_token(d) for d in dependant.dependencies
     )
 
 
-PROTECTED = [
-    (method, context.path_format, context.original_route.body_field is not None)
-    for context in iter_route_contexts(default_app.routes)
+API = [
+    (method, context.path_format, context.original_route)
+    for context in iter_route_contexts(service_app().routes)
     if isinstance(context.original_route, APIRoute)
-    and _needs_user(context.original_route.dependant)
+    and context.path_format.startswith("/api/v1/")
     for method in sorted(context.methods)
+]
+# The two operations anyone may call (registration while it is open).
+PUBLIC = {("POST", "/api/v1/users"), ("POST", "/api/v1/auth/token")}
+PROTECTED = [
+    (method, template, route.body_field is not None)
+    for method, template, route in API
+    if _needs_a_token(route.dependant)
 ]
 WITH_BODY = [(method, template) for method, template, has_body in PROTECTED if has_body]
 
 
-def test_every_protected_operation_is_checked():
-    assert len(PROTECTED) == 21  # every /api/v1 operation but registration and login
-    assert len(WITH_BODY) == 7  # three creations, four changes
+def test_every_api_operation_but_registration_and_login_asks_for_a_token_first():
+    every = {(method, template) for method, template, _ in API}
+    assert {(method, template) for method, template, _ in PROTECTED} == every - PUBLIC
+    assert WITH_BODY  # the body cases below are not vacuous
 
 
 def _concrete(template, path_id):
@@ -94,12 +100,8 @@ def test_with_a_valid_token_a_bad_body_is_still_422(client, superuser_headers, m
 
 
 @pytest.fixture
-def closed_registration_client(database, settings, analytics_sessions):
-    application = create_app(settings.model_copy(update={"open_registration": False}))
-    application.dependency_overrides[get_db] = one_database(database)
-    application.dependency_overrides[get_analytics_db] = databases_from(analytics_sessions)
-    with app_client(application) as client:
-        yield client
+def closed_registration_client(client_with):
+    return client_with(open_registration=False)
 
 
 @pytest.mark.parametrize("bad", BAD_BODIES.keys())
@@ -119,3 +121,22 @@ def test_a_bad_body_over_the_size_limit_is_still_413(client):
     response = client.post("/api/v1/teams", content=b"[" * (1024 * 1024 + 1), headers=JSON)
 
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize(("method", "template"), WITH_BODY)
+def test_a_bad_body_with_the_token_of_a_user_deleted_since_is_401(
+    client, db, auth_headers, method, template
+):
+    """The token is well signed and unexpired, but its user is gone: still no 422 for them."""
+    gone = UserFactory()
+    headers = auth_headers(gone)
+    db.delete(gone)
+    db.commit()
+    content, content_type = BAD_BODIES["wrong-type"]
+
+    response = client.request(
+        method, _concrete(template, "1"), content=content, headers={**headers, **content_type}
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Could not validate credentials"}

@@ -2,11 +2,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from app.db.database import Database
-from app.db.session import build_engine, get_db, make_session_factory
-from app.main import create_app
-from app.testing.clients import app_client, databases_from
-from app.testing.databases import dead_database_url, dispose
+from app.db.session import Databases
+from app.testing.asyncmode import run_async
+from app.testing.databases import dead_database_url
 from app.testing.factories import DEFAULT_PASSWORD
 
 LEAK_MARKERS = ("Traceback", "sqlalchemy", "SELECT", "OperationalError", "psycopg2")
@@ -46,15 +44,11 @@ class AssetCollector(HTMLParser):
 
 
 @pytest.fixture
-def unreachable_client(settings):
+def unreachable_client(client_with, settings):
     """A client for an app whose database refuses every connection."""
-    engine = build_engine(dead_database_url(), settings)
-    factory = make_session_factory(engine)
-    application = create_app(settings)
-    application.dependency_overrides[get_db] = databases_from(lambda: Database(factory()))
-    with app_client(application, raise_server_exceptions=False) as client:
-        yield client
-    dispose(engine)
+    dead = Databases.open(settings.model_copy(update={"database_url": dead_database_url()}))
+    yield client_with(databases=dead, raise_server_exceptions=False)
+    run_async(dead.dispose())
 
 
 def test_live_is_ok(client):

@@ -7,11 +7,8 @@ import pytest
 from fastapi import params
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.db.session import get_analytics_db, get_db
-from app.main import app as default_app
-from app.main import create_app
-from app.testing.clients import app_client, databases_from, one_database
 from app.testing.factories import HeroFactory, ItemFactory, TeamFactory, UserFactory
+from app.testing.settings import service_app
 
 MIB = 1024 * 1024
 PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -30,7 +27,7 @@ NEXT_LINK = re.compile(r'^<([^>]*)>; rel="next"$')
 def concrete_paths():
     """One concrete path per path template the app serves (ids are 1)."""
     paths = {"/api/v1/users/me", "/static/swagger-ui/swagger-ui.css"}
-    for context in iter_route_contexts(default_app.routes):
+    for context in iter_route_contexts(service_app().routes):
         if context.path_format and "{path}" not in context.path_format:
             paths.add(re.sub(r"\{[^}]+\}", "1", context.path_format))
     return sorted(paths)
@@ -39,7 +36,7 @@ def concrete_paths():
 def api_routes(predicate):
     return [
         context
-        for context in iter_route_contexts(default_app.routes)
+        for context in iter_route_contexts(service_app().routes)
         if isinstance(context.original_route, APIRoute) and predicate(context)
     ]
 
@@ -133,21 +130,8 @@ def test_413_for_a_declared_length_runs_nothing(client, user_headers):
 
 
 @pytest.fixture
-def make_app_client(database, settings, analytics_sessions):
-    """Clients for apps built with the test settings plus overrides."""
-    clients = []
-
-    def make(**overrides):
-        application = create_app(settings.model_copy(update=overrides))
-        application.dependency_overrides[get_db] = one_database(database)
-        application.dependency_overrides[get_analytics_db] = databases_from(analytics_sessions)
-        context = app_client(application)
-        clients.append(context)
-        return context.__enter__()
-
-    yield make
-    for context in reversed(clients):
-        context.__exit__(None, None, None)
+def make_app_client(client_with):
+    return client_with
 
 
 def test_unknown_host_is_400_with_request_id_when_allowed_hosts_is_set(make_app_client):

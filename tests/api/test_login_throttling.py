@@ -7,11 +7,9 @@ import pytest
 import redis
 
 from app.api.throttle import TOO_MANY_ATTEMPTS
-from app.core.config import Settings
-from app.db.database import Database
-from app.db.session import get_db
+from app.core.config import BadSetting, Settings
 from app.main import create_app
-from app.testing.clients import AppClient, app_client, one_database
+from app.testing.clients import AppClient
 from app.testing.factories import DEFAULT_PASSWORD, UserFactory
 
 TOKEN = "/api/v1/auth/token"
@@ -35,21 +33,17 @@ def throttled_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def client_for(database: Database) -> Iterator[Callable[[Settings], AppClient]]:
+def client_for(client_with, settings) -> Callable[[Settings], AppClient]:
     """Clients of apps built from the given settings, on the test's database."""
-    with_clients: list[Callable[[], None]] = []
 
-    def make(settings: Settings) -> AppClient:
-        application = create_app(settings)
-        application.dependency_overrides[get_db] = one_database(database)
-        manager = app_client(application)
-        client = manager.__enter__()
-        with_clients.append(lambda: manager.__exit__(None, None, None))
-        return client
+    def make(chosen: Settings) -> AppClient:
+        changes = {
+            name: value for name, value in chosen.model_dump().items()
+            if value != getattr(settings, name)
+        }
+        return client_with(**changes)
 
-    yield make
-    for close in reversed(with_clients):
-        close()
+    return make
 
 
 @pytest.fixture
@@ -189,11 +183,11 @@ def test_unreachable_redis_fails_open_with_a_log_line(client_for, throttled_sett
     ],
 )
 def test_a_bad_setting_is_a_one_line_start_up_error(throttled_settings, field, value, named):
-    with pytest.raises(SystemExit) as exit_:
+    with pytest.raises(BadSetting) as raised:
         create_app(throttled_settings.model_copy(update={field: value}))
 
-    message = str(exit_.value.code)
-    assert message.startswith("error: ") and named in message and "\n" not in message
+    message = str(raised.value)
+    assert message.startswith(named) and repr(value) in message and "\n" not in message
 
 
 def test_429_is_documented_with_retry_after(client):

@@ -13,14 +13,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from app.main import create_app
+from app.testing.settings import service_app
 
 EXAMPLES_PER_OPERATION = 25
 SPECIAL_USE_DOMAIN = re.compile(r"\.(test|local|localhost|invalid|onion|arpa)$|^(test|local)$")
 
 OPERATIONS = sorted(
     f"{method.upper()} {path}"
-    for path, methods in create_app().openapi()["paths"].items()
+    for path, methods in service_app().openapi()["paths"].items()
     for method in methods
 )
 

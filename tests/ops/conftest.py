@@ -2,36 +2,24 @@
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
-from app.core.config import Settings
-from app.db.database import Database
-from app.db.session import get_analytics_db, get_db
-from app.main import create_app
-from app.testing.clients import AppClient, app_client, one_database
+from app.core.logging import configure_logging
+from app.testing.clients import AppClient
 
 
 @pytest.fixture
-def make_client(database: Database, settings: Settings) -> Iterator[Callable[..., AppClient]]:
-    """A client for an app built with the test settings plus `overrides`, on the test's session.
+def make_client(client_with: Callable[..., AppClient]) -> Callable[..., AppClient]:
+    """`client_with`, logging as the service configured with LOG_FORMAT would, and
+    answering unhandled errors with the app's 500 (what a client would see)."""
 
-    `prepare(app)` may add routes before the app starts."""
-    with ExitStack() as clients:
+    def make(**changes: Any) -> AppClient:
+        configure_logging(changes.get("log_format", "text"))
+        return client_with(raise_server_exceptions=False, **changes)
 
-        def make(prepare: Callable[[FastAPI], Any] | None = None, **overrides: Any) -> AppClient:
-            app_settings = settings.model_copy(update=overrides)
-            application = create_app(app_settings)
-            application.dependency_overrides[get_db] = one_database(database)
-            application.dependency_overrides[get_analytics_db] = one_database(database)
-            if prepare is not None:
-                prepare(application)
-            return clients.enter_context(app_client(application, raise_server_exceptions=False))
-
-        yield make
+    return make
 
 
 class _AsOnStderr(logging.Handler):

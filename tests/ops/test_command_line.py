@@ -271,7 +271,8 @@ def test_the_command_line_ignores_what_the_documented_commands_write():
 
 UNREACHABLE = (
     'error: database unreachable: connection to server at "127.0.0.1", port 1 failed: '
-    "Connection refused; check DATABASE_URL and that the database server is running"
+    "Connection refused; check DATABASE_URL (does the database exist?) and that the server "
+    "is running"
 )
 BAD_URL = (
     "error: DATABASE_URL is not a database URL; write it as "
@@ -279,8 +280,13 @@ BAD_URL = (
     "e.g. postgresql+psycopg2://postgres@127.0.0.1/heroes"
 )
 NO_REVISION = (
-    "error: migration failed: Can't locate revision identified by '{revision}'; "
-    "`python -m alembic history` lists the revisions this code knows"
+    "error: no revision '{revision}'; `python -m alembic history` lists the revisions "
+    "this code knows"
+)
+NEWER = (
+    "error: the database is at revision {revision}, which this code does not know: a newer "
+    "version of the service migrated it (run that version, or its `migrate` to downgrade), "
+    "or another application's migrations did"
 )
 
 # (arguments, database, extra settings, the line, the exit code). Databases: "fresh"
@@ -291,7 +297,7 @@ FAILURES = {
     "migrate --sql to a revision that does not exist": (
         ("migrate", "--sql", "nope"), "fresh", {}, NO_REVISION.format(revision="nope"), 1),
     "migrate a database newer than the code": (
-        ("migrate",), "newer", {}, NO_REVISION.format(revision="f00dcafe"), 1),
+        ("migrate",), "newer", {}, NEWER.format(revision="f00dcafe"), 1),
     "migrate an unreachable database": (("migrate",), DEAD_URL, {}, UNREACHABLE, 1),
     "migrate with an unknown database": (
         ("migrate",), "nosuchdialect://x", {},

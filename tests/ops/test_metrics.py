@@ -6,7 +6,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.api.metrics import HttpMetrics
-from app.testing.databases import sync_view
+from app.db.engines import sync_view
 from tests.ops.service import service
 
 
@@ -80,7 +80,7 @@ def test_metrics_can_be_switched_off(make_client):
 
 
 def test_pool_gauges_follow_connections_checked_out(engine, settings):
-    metrics = HttpMetrics(engines=lambda: {"primary": engine})
+    metrics = HttpMetrics(engines=lambda: {"primary": sync_view(engine)})
     before = samples(metrics.exposition().decode())
 
     with sync_view(engine).connect():

@@ -183,7 +183,8 @@ def test_passwords_and_tokens_never_reach_the_log(tmp_path, log_format):
 
 
 def test_with_json_format_every_line_the_server_writes_is_json(tmp_path):
-    with service(tmp_path, LOG_FORMAT="json") as server:
+    # `python -m app serve` configures uvicorn's logging before it writes a line.
+    with service(tmp_path, serve_args=[], LOG_FORMAT="json") as server:
         request_id = httpx.get(f"{server.url}/api/v1/teams", timeout=30).headers["X-Request-ID"]
     log = server.log()  # once stopped, shutdown lines included
 

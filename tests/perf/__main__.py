@@ -28,12 +28,12 @@ import httpx
 from app.core.config import Settings
 from app.core.security import create_access_token
 from tests.live import ROOT
-from tests.perf import ladder, report, seed, wrk
+from tests.perf import probes, report, seed, tail, textbook, wrk
 from tests.perf.ceiling import STATEMENTS as CEILING_STATEMENTS
-from tests.perf.servers import Server, ServerFailed
+from tests.perf.servers import External, Server, ServerFailed
 
-SCENARIOS = ("users_get", "heroes_list", "teams_post", "heroes_deep", "live_bcrypt", "rss",
-             "scale", "ladder")
+SCENARIOS = ("users_get", "heroes_list", "teams_post", "textbook", "heroes_deep", "live_bcrypt",
+             "rss", "scale", "tail", "ladder")
 # Compared with the ceiling at every worker count; the rest run with the first count only.
 CEILING_SCENARIOS = ("users_get", "heroes_list", "teams_post")
 DEFAULT_VARIANTS = {
@@ -166,18 +166,21 @@ STALL_SECONDS = 5.0
 
 
 def settle(url: str, limit: float = 90.0) -> float:
-    """Seconds until the server answers /health/live promptly three times in a row.
+    """Seconds until the server answers its health check promptly three times in a row.
 
     wrk stops with requests in flight and the server finishes them; without this
     the next run would start on top of them. A long wait means the server was
-    stalled, which the report shows.
+    stalled, which the report shows. The check is /health/live, or what an external
+    server was given (External.health).
     """
+    server = Server.by_url.get(url)
+    path, headers = server.health if server else Server.health
     started = time.monotonic()
     prompt = 0
     while prompt < 3 and time.monotonic() - started < limit:
         sent = time.monotonic()
         try:
-            ok = httpx.get(f"{url}/health/live", timeout=limit).status_code == 200
+            ok = httpx.get(f"{url}{path}", headers=headers, timeout=limit).status_code == 200
         except httpx.HTTPError:
             ok = False
         prompt = prompt + 1 if ok and time.monotonic() - sent < 0.2 else 0
@@ -226,6 +229,29 @@ def combine(runs: list[dict[str, float]]) -> dict[str, Any]:
 
 
 @dataclass
+class Compare:
+    """An already-running server to drive beside ours (--compare-url ...): one path, one
+    token. Our side of it is GET /api/v1/items/{id}: one item, with its owner's token."""
+
+    name: str
+    url: str
+    token: str
+    path: str
+    pid: int | None = None
+
+    def check(self) -> str | None:
+        """None if the path answers 200 with the token, else what it answered."""
+        try:
+            response = httpx.get(f"{self.url}{self.path}", timeout=30,
+                                 headers={"Authorization": f"Bearer {self.token}"})
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if response.status_code != 200:
+            return f"GET {self.path} -> {response.status_code} {response.text[:200]}"
+        return None
+
+
+@dataclass
 class Ctx:
     mode: Mode
     load: wrk.Load
@@ -235,22 +261,30 @@ class Ctx:
     deadline: float
     stock_uvicorn: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    compare: Compare | None = None
 
-    def script(self, workload: str, **params: object) -> Callable[[], Path]:
-        return lambda: wrk.write_script(self.scripts, workload, self.tokens, **params)
+    def script(self, workload: str, tokens: list[str] | None = None,
+               **params: object) -> Callable[[], Path]:
+        return lambda: wrk.write_script(self.scripts, workload, tokens or self.tokens, **params)
 
 
-def alternate(ctx: Ctx, targets: dict[str, str], script: Callable[[], Path],
+Script = Callable[[], Path]
+
+
+def alternate(ctx: Ctx, targets: dict[str, str], script: Script | dict[str, Script],
               load: wrk.Load | None = None, rounds: int | None = None,
               during: Callable[[str], Any] | None = None) -> dict[str, dict[str, Any]]:
     """wrk on each target in turn, A B A B ...; a fresh script per run (new team names).
 
+    `script` is one workload for every target, or one per target's name.
     `during(name)` is a context manager factory entered around each run of that target.
     """
     load = load or ctx.load
+    scripts = script if isinstance(script, dict) else {name: script for name in targets}
     if ctx.mode.warmup:
-        for url in targets.values():
-            drive(url, script(), wrk.Load(ctx.mode.warmup, load.connections, load.threads))
+        for name, url in targets.items():
+            drive(url, scripts[name](),
+                  wrk.Load(ctx.mode.warmup, load.connections, load.threads))
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     for _ in range(rounds or ctx.mode.rounds):
         for name, url in targets.items():
@@ -258,7 +292,7 @@ def alternate(ctx: Ctx, targets: dict[str, str], script: Callable[[], Path],
                 raise Deadline("time budget spent")
             cm = during(name) if during else _nothing()
             with cm as extra:
-                result = drive(url, script(), load)
+                result = drive(url, scripts[name](), load)
             if extra:
                 result.update(extra)
             runs[name].append(result)
@@ -359,6 +393,11 @@ def run_block(ctx: Ctx, name: str, env: dict[str, str], workers: int, scenarios:
                 started = time.monotonic()
                 block["scenarios"][scenario] = alternate(ctx, targets, workloads[scenario])
                 _progress(name, workers, scenario, block["scenarios"][scenario], started)
+        if "textbook" in scenarios:
+            started = time.monotonic()
+            result = run_textbook(ctx, name, env, workers, service, log_dir, first_block)
+            block["scenarios"]["textbook"] = result
+            _textbook_progress(name, workers, result, started)
         if first_block and "heroes_deep" in scenarios:
             started = time.monotonic()
             depth = max(s.heroes - 150, 0)
@@ -464,12 +503,140 @@ def run_scale(ctx: Ctx, name: str, env_spec: dict[str, str], small: seed.SeededD
             server.stop()
 
 
+def textbook_env(ctx: Ctx, env: dict[str, str]) -> dict[str, str]:
+    """The textbook app's environment for a variant: the variant's database URL (so its
+    driver and mode) and the harness's secret; none of its tuning (pool sizes, what-if
+    switches), which a textbook app would not have."""
+    url = env.get("DATABASE_URL") or ctx.db.url_for("postgresql+psycopg2")
+    return {**base_env(), "DATABASE_URL": url, "TEXTBOOK_MODE": textbook.mode_for(url)}
+
+
+def item_script(ctx: Ctx) -> Script:
+    """GET /api/v1/items/{id} of one item, with its owner's token: our side of --compare."""
+    item_id, owner_id = seed.owned_item(ctx.db)
+    token = create_access_token(user_id=owner_id, hashed_password=ctx.db.user_hash,
+                                secret_key=SECRET_KEY, expires_minutes=24 * 60)
+    return ctx.script("get_path", tokens=[token], path=f"/api/v1/items/{item_id}")
+
+
+def run_textbook(ctx: Ctx, name: str, env: dict[str, str], workers: int, service: Server,
+                 log_dir: Path, with_compare: bool) -> dict[str, Any]:
+    """GET /users/{id}: the service and the textbook shape of its mode (textbook.py),
+    served alike, A B A B. With a comparison target (and `with_compare`), the same
+    rounds also drive it and our GET /items/{id}: A B C D A B C D."""
+    tb_env = textbook_env(ctx, env)
+    result: dict[str, Any] = {"mode": tb_env["TEXTBOOK_MODE"]}
+    server = Server(f"textbook-{name}", "tests.perf.textbook:app", tb_env, workers, log_dir,
+                    ctx.stock_uvicorn)
+    try:
+        try:
+            server.wait_ready()
+        except ServerFailed as exc:
+            return {**result, "available": False, "reason": f"{exc}: {_tail(exc.log)}"}
+        problem = probe_users(server.url, ctx.tokens[0])
+        if problem:
+            return {**result, "available": False, "reason": f"{problem} | {_tail(server.log())}"}
+        users = ctx.script("users_get", max_id=ctx.db.sizes.users)
+        targets = {"textbook": server.url, "service": service.url}
+        scripts: dict[str, Script] = {"textbook": users, "service": users}
+        compare = ctx.compare if with_compare else None
+        if compare is not None:
+            result["compare"] = {"name": compare.name, "path": compare.path}
+            problem = compare.check()
+            if problem:
+                result["compare"]["reason"] = problem
+            else:
+                targets.update({"service_items": service.url, "external": compare.url})
+                scripts.update({"service_items": item_script(ctx), "external": ctx.script(
+                    "get_path", tokens=[compare.token], path=compare.path)})
+        result.update(alternate(ctx, targets, scripts))
+        result["available"] = True
+        return result
+    finally:
+        server.stop()
+
+
+def probe_events(url: str) -> dict[str, Any]:
+    """What a server run through probes.py recorded since the last call."""
+    answer: dict[str, Any] = httpx.get(f"{url}{probes.PATH}", timeout=60).json()
+    return answer
+
+
+def run_tail(ctx: Ctx, name: str, env: dict[str, str], log_dir: Path) -> dict[str, Any]:
+    """GET /users/{id} with every request timed (tail.py) and the server's GC pauses,
+    pool checkouts, new connections and loop stalls recorded (probes.py): the service
+    and the textbook app of its mode, one worker each, A B A B. One wrk thread per
+    connection (the recorder needs it); the rest as the other scenarios."""
+    tb_env = textbook_env(ctx, env)
+    servers = {
+        "service": Server(f"tail-{name}", "tests.perf.probes:app",
+                          {**base_env(), **env, "PERF_PROBED_APP": "app.main:app"}, 1,
+                          log_dir, ctx.stock_uvicorn),
+        "textbook": Server(f"tail-textbook-{name}", "tests.perf.probes:app",
+                           {**tb_env, "PERF_PROBED_APP": "tests.perf.textbook:app"}, 1,
+                           log_dir, ctx.stock_uvicorn),
+    }
+    load = wrk.Load(ctx.load.duration, ctx.load.connections, threads=ctx.load.connections)
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in servers}
+    try:
+        for key, server in servers.items():
+            server.wait_ready()
+            problem = probe_users(server.url, ctx.tokens[0])
+            if problem:
+                return {"available": False, "reason": f"{key}: {problem}"}
+            if ctx.mode.warmup:
+                drive(server.url, ctx.script("users_get", max_id=ctx.db.sizes.users)(),
+                      wrk.Load(ctx.mode.warmup, load.connections))
+            probe_events(server.url)  # start-up and warm-up are not the run
+        for i in range(ctx.mode.rounds):
+            for key, server in servers.items():
+                if time.monotonic() > ctx.deadline:
+                    raise Deadline("time budget spent")
+                samples_path = ctx.scripts / f"tail-{name}-{key}-{i}.txt"
+                script = wrk.write_script(ctx.scripts, "users_get", ctx.tokens,
+                                          tail_to=samples_path, max_id=ctx.db.sizes.users)
+                figures = drive(server.url, script, load)
+                # After the settle: a checkout that outlived the run is recorded by now.
+                recorded = probe_events(server.url)
+                run = tail.timeline(tail.read(samples_path), recorded["events"])
+                run["wrk"] = {k: figures.get(k) for k in
+                              ("rps", "p50_us", "p99_us", "max_us", "non_2xx", "errors",
+                               "cpu_s")}
+                run["tracked_objects"] = recorded["tracked_objects"]
+                run["frozen_objects"] = recorded["frozen_objects"]
+                runs[key].append(run)
+                _tail_progress(name, key, i, run)
+        return {"available": True, "connections": load.connections, "runs": runs}
+    except ServerFailed as exc:
+        return {"available": False, "reason": f"{exc}: {_tail(exc.log)}"}
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def _tail_progress(name: str, key: str, i: int, run: dict[str, Any]) -> None:
+    s = run["summary"]
+    if not s["requests"]:
+        log(f"  {name} tail {key} round {i + 1}: no answers")
+        return
+    causes = ", ".join(f"{c} {n}" for c, n in run["causes"].items() if n)
+    log(f"  {name} tail {key} round {i + 1}: p50 {s['p50_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, "
+        f"max {s['max_ms']:.0f} ms; full GCs {s['gc_full']} (max {s['gc_full_max_ms']:.0f} ms), "
+        f"connections opened {s['connects']}, longest checkout {s['checkout_max_ms']:.0f} ms; "
+        f"slowest 1 %: {causes}")
+
+
 def run_ladder(ctx: Ctx, variants: dict[str, dict[str, str]], log_dir: Path) -> dict[str, Any]:
     """GET /users/{id} by each rung of tests/perf/ladder.py, for each variant's driver.
 
     One server at a time (every rung keeps a pool of PostgreSQL connections open, and
     the server is shared), started afresh in each round, warmed for a second, then
     driven; rounds alternate over every rung so that drift touches them alike."""
+    # Imported here: its rungs are built from the service's request machinery
+    # (app.api.deps, app.db.session), so a change there breaks the ladder alone, not
+    # the scenarios that serve the service as it is.
+    from tests.perf import ladder
+
     targets: list[tuple[str, str, str, dict[str, str]]] = []  # key, rung, variant, env
     first_env = variant_env(next(iter(variants.values())), ctx.db)
     for rung in ladder.DRIVERLESS:
@@ -498,10 +665,10 @@ def run_ladder(ctx: Ctx, variants: dict[str, dict[str, str]], log_dir: Path) -> 
                 # Keep the rounds already done: every rung has the same number of them.
                 aborted = "time budget spent"
                 break
-            server = Server(f"ladder-{key.replace(':', '-')}", ladder.target(rung),
-                            {**base_env(), **env, "LADDER_RUNG": rung,
-                             "PERF_CEILING_DSN": ctx.db.libpq_dsn}, 1, log_dir,
-                            ctx.stock_uvicorn)
+            rung_env = textbook_env(ctx, env) if rung == "textbook" else {
+                **base_env(), **env, "LADDER_RUNG": rung, "PERF_CEILING_DSN": ctx.db.libpq_dsn}
+            server = Server(f"ladder-{key.replace(':', '-')}", ladder.target(rung), rung_env, 1,
+                            log_dir, ctx.stock_uvicorn)
             try:
                 server.wait_ready()
                 problem = probe_users(server.url, ctx.tokens[0])
@@ -621,7 +788,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--write-report", action="store_true",
                         help="write tests/perf/REPORT.md and tests/perf/ladder.png from this run")
     parser.add_argument("--keep-logs", action="store_true", help="keep server logs and scripts")
-    return parser.parse_args(argv)
+    compare = parser.add_argument_group(
+        "comparison target", "an already-running server, driven with the same wrk settings in "
+        "the textbook scenario's rounds (first worker count of each variant), beside our "
+        "GET /api/v1/items/{id} (one item, its owner's token); the harness never starts it")
+    compare.add_argument("--compare-url", help="its base URL, e.g. http://127.0.0.1:8100")
+    compare.add_argument("--compare-token", help="a bearer token it accepts")
+    compare.add_argument("--compare-path", help="the authenticated GET path to drive, "
+                         "e.g. /api/v1/items/ID")
+    compare.add_argument("--compare-name", default="external", help="its name in the report")
+    compare.add_argument("--compare-pid", type=int,
+                         help="the process serving it, to read its CPU per request")
+    args = parser.parse_args(argv)
+    given = [args.compare_url, args.compare_token, args.compare_path]
+    if any(given) and not all(given):
+        parser.error("--compare-url, --compare-token and --compare-path go together")
+    return args
 
 
 def build_mode(args: argparse.Namespace) -> Mode:
@@ -657,6 +839,16 @@ def variants_from(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     return {v: specs[v] for v in wanted}
 
 
+def compare_from(args: argparse.Namespace) -> Compare | None:
+    if not args.compare_url:
+        return None
+    compare = Compare(args.compare_name, args.compare_url.rstrip("/"), args.compare_token,
+                      args.compare_path, args.compare_pid)
+    External(compare.name, compare.url, (compare.path, {
+        "Authorization": f"Bearer {compare.token}"}), compare.pid)
+    return compare
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     try:
@@ -677,8 +869,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.ladder:
         scenarios = ["ladder"]
     if "ladder" in scenarios:
-        # About 17 servers per round, each started, warmed for 1 s and driven once.
-        mode.budget += mode.rounds * 17 * (min(mode.duration, LADDER_SECONDS) + 8)
+        # About 19 servers per round, each started, warmed for 1 s and driven once.
+        mode.budget += mode.rounds * 19 * (min(mode.duration, LADDER_SECONDS) + 8)
+    round_s = mode.duration + 3  # a round, its settle and the script
+    if "textbook" in scenarios:
+        # Per variant and worker count: a server, then 2 (4 with --compare) targets.
+        targets = 4 if args.compare_url else 2
+        mode.budget += len(mode.workers) * 2 * (
+            10 + targets * (mode.warmup + 3 + mode.rounds * round_s))
+    if "tail" in scenarios:
+        mode.budget += 2 * (20 + 2 * (mode.warmup + 3 + mode.rounds * round_s))
     bad = [s for s in scenarios if s not in SCENARIOS]
     if bad:
         raise SystemExit(f"unknown scenario(s) {bad}; known: {', '.join(SCENARIOS)}")
@@ -724,7 +924,10 @@ def main(argv: list[str] | None = None) -> int:
                            "seconds": main_db.seconds}
         ctx = Ctx(mode=mode, load=wrk.Load(mode.duration, mode.connections), scripts=work,
                   tokens=tokens_for(main_db), db=main_db, deadline=started + mode.budget - 60,
-                  stock_uvicorn=args.stock_uvicorn)
+                  stock_uvicorn=args.stock_uvicorn, compare=compare_from(args))
+        if ctx.compare:  # not its token
+            results["compare"] = {"name": ctx.compare.name, "url": ctx.compare.url,
+                                  "path": ctx.compare.path}
         profile_dir = args.profile
         block_scenarios = [s for s in scenarios if s != "ladder"]
         for name, spec in (variants if block_scenarios else {}).items():
@@ -750,6 +953,10 @@ def main(argv: list[str] | None = None) -> int:
             variant["available"] = any(b["available"] for b in variant["blocks"].values())
             if variant["available"] and scale_dbs:
                 variant["scale"] = run_scale(ctx, name, spec, *scale_dbs, work)
+            if variant["available"] and "tail" in scenarios:
+                t_tail = time.monotonic()
+                variant["tail"] = run_tail(ctx, name, env, work)
+                results["timings"][f"{name}_tail_s"] = time.monotonic() - t_tail
             results["timings"][f"{name}_s"] = time.monotonic() - t
         if "ladder" in scenarios:
             t = time.monotonic()
@@ -802,6 +1009,23 @@ def _tail(text: str, n: int = 400) -> str:
 
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
+
+
+def _textbook_progress(name: str, workers: int, result: dict[str, Any], started: float) -> None:
+    if not result.get("available"):
+        log(f"  {name} w{workers} textbook: not available: {result.get('reason', '')[:300]}")
+        return
+    s, t = result["service"], result["textbook"]
+    line = (f"  {name} w{workers} textbook: service {s['rps']:.0f} req/s, textbook "
+            f"({result['mode']}) {t['rps']:.0f} req/s, ratio {_ratio(s['rps'], t['rps'])}")
+    compare = result.get("compare")
+    if compare and "external" in result:
+        e, i = result["external"], result["service_items"]
+        line += (f"; GET /items/{{id}} {i['rps']:.0f} req/s, {compare['name']} "
+                 f"{e['rps']:.0f} req/s, ratio {_ratio(i['rps'], e['rps'])}")
+    elif compare:
+        line += f"; {compare['name']} not driven: {compare.get('reason', '')[:200]}"
+    log(f"{line} ({time.monotonic() - started:.0f}s)")
 
 
 def _progress(name: str, workers: int, scenario: str, result: dict[str, Any],

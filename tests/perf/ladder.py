@@ -10,17 +10,20 @@ ceiling to the service, built from the service's own parts where it has one:
                       current user (the service's decode/fingerprint check, asyncpg)
     core            + SQLAlchemy Core: a pooled connection of the service's engine
                       (its pre-ping setting), autocommit, one hop per statement
-    orm             + the ORM: `Database.run` with the real services
+    orm             + the ORM: `UnitOfWork.run` with the real services
                       (`user_from_token`, `get_user`: two `session.get`-style loads),
                       on an autocommit engine
-    transaction     + the request's transaction (BEGIN ... ROLLBACK): the real get_db
+    transaction     + the units' transactions (BEGIN ... ROLLBACK): the app's real
+                      databases (`Databases.open`)
     response_model  + `response_model=UserRead`: the real users router
     service         + middleware (request id, access log, metrics) and the full
                       route table: app.main:app itself
 
 Beside the chain, `core_ping` is `core` with DB_POOL_PRE_PING flipped: what a
-ping on every checkout costs. Rungs from `core` on run on the variant's driver
-(DATABASE_URL); the first three are driver-independent (asyncpg).
+ping on every checkout costs; and `textbook` is the shape FastAPI's SQL tutorial
+teaches, in the variant's mode (tests/perf/textbook.py): the service should be at
+least as fast. Rungs from `core` on run on the variant's driver (DATABASE_URL);
+the first three are driver-independent (asyncpg).
 
 The rung is chosen by LADDER_RUNG; PERF_CEILING_DSN is the libpq URL for asyncpg.
 """
@@ -39,10 +42,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
-from app.api.deps import CurrentUser, DatabaseDep, SettingsDep, TokenDep
+from app.api.deps import CurrentUser, SettingsDep, TokenDep, WorkDep
 from app.core.config import get_settings
 from app.core.security import InvalidToken, decode_access_token, password_fingerprint
-from app.db import session as db_session
+from app.db.connection_queue import ConnectionQueue
+from app.db.engines import build_engine
+from app.db.session import Databases, session_factory
 from app.models import User
 from app.services import users as users_service
 from app.services.errors import NotAuthenticated, NotFound
@@ -50,7 +55,7 @@ from tests.perf import ceiling
 
 CHAIN = ("starlette", "fastapi", "deps", "core", "orm", "transaction", "response_model",
          "service")
-ASIDES = ("core_ping",)
+ASIDES = ("core_ping", "textbook")
 # Rungs that do not touch SQLAlchemy: the same for both drivers.
 DRIVERLESS = ("starlette", "fastapi", "deps")
 INVALID = "Could not validate credentials"
@@ -63,6 +68,8 @@ def target(rung: str) -> str:
         return "tests.perf.ceiling:app"
     if rung == "service":
         return "app.main:app"
+    if rung == "textbook":
+        return "tests.perf.textbook:app"
     return "tests.perf.ladder:app"
 
 
@@ -198,7 +205,7 @@ def _autocommit_engine(pre_ping: bool | None = None) -> Engine | AsyncEngine:
     overrides: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
     if pre_ping is not None:
         overrides["pool_pre_ping"] = pre_ping
-    return db_session.build_engine(settings.database_url, settings, **overrides)
+    return build_engine(settings.database_url, settings, **overrides)
 
 
 def core_rung(pre_ping: bool | None = None) -> FastAPI:
@@ -233,28 +240,43 @@ def core_rung(pre_ping: bool | None = None) -> FastAPI:
 
 def _orm_routes(app: FastAPI) -> None:
     @app.get("/api/v1/users/{user_id}")
-    async def get_user(user_id: int, database: DatabaseDep, _: CurrentUser) -> Response:
-        user = await database.run(users_service.get_user, user_id=user_id)
+    async def get_user(user_id: int, work: WorkDep, _: CurrentUser) -> Response:
+        user = await work.run(users_service.get_user, user_id=user_id)
         return ceiling._json(_user_body(user))
 
 
-def orm_rung() -> FastAPI:
+def _databases_lifespan(open_: Any) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.databases = open_()
+        try:
+            yield
+        finally:
+            await app.state.databases.dispose()
+
+    return lifespan
+
+
+def _autocommit_databases() -> Databases:
+    settings = get_settings()
     engine = _autocommit_engine()
-    factory = db_session.make_session_factory(engine)
-    slots = db_session.connection_slots(get_settings())
-    app = _base()
+    size = settings.db_pool_size + settings.db_max_overflow
+    return Databases(
+        engine=engine, SessionLocal=session_factory(engine),
+        analytics_engine=engine, AnalyticsSessionLocal=session_factory(engine),
+        queue=ConnectionQueue(size, settings.db_pool_timeout),
+        analytics_queue=ConnectionQueue(size, settings.db_pool_timeout),
+    )
 
-    async def autocommit_db() -> AsyncIterator[db_session.Database]:
-        async with db_session.Database(factory(), slots=slots) as db:
-            yield db
 
-    app.dependency_overrides[db_session.get_db] = autocommit_db
+def orm_rung() -> FastAPI:
+    app = _base(_databases_lifespan(_autocommit_databases))
     _orm_routes(app)
     return app
 
 
 def transaction_rung() -> FastAPI:
-    app = _base()
+    app = _base(_databases_lifespan(lambda: Databases.open(get_settings())))
     _orm_routes(app)
     return app
 
@@ -262,7 +284,7 @@ def transaction_rung() -> FastAPI:
 def response_model_rung() -> FastAPI:
     from app.api.routes import users
 
-    app = _base()
+    app = _base(_databases_lifespan(lambda: Databases.open(get_settings())))
     api = APIRouter(prefix="/api/v1")
     api.include_router(users.router)
     app.include_router(api)

@@ -102,6 +102,133 @@ def ceiling_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _pair(figures: dict[str, Any]) -> str:
+    return f"{_fmt(figures['p50_ms'])} / {_fmt(figures['p99_ms'])}"
+
+
+def textbook_table(results: dict[str, Any]) -> list[str]:
+    """The service against the textbook shape of its mode, and the comparison target."""
+    lines = [
+        ("| variant | workers | GET /users/{id} | service / textbook | service req/s | "
+         "textbook req/s | service p50 / p99 ms | textbook p50 / p99 ms | "
+         "CPU µs/req (textbook) | non-2xx | aim | met |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    external: list[str] = []
+    for variant, v in results["variants"].items():
+        for workers, block in v.get("blocks", {}).items():
+            row = block.get("scenarios", {}).get("textbook")
+            if row is None:
+                continue
+            if not row.get("available"):
+                lines.append(f"| {variant} | {workers} | textbook not available: "
+                             f"{row.get('reason', '')[:200]} | | | | | | | | | — |")
+                continue
+            s, t = row["service"], row["textbook"]
+            ratio = _ratio(s["rps"], t["rps"])
+            lines.append(
+                f"| {variant} | {workers} | {row['mode']} shape | **{_fmt(ratio)}** | "
+                f"{_fmt(s['rps'], 0)} | {_fmt(t['rps'], 0)} | {_pair(s)} | {_pair(t)} | "
+                f"{_fmt(s.get('cpu_us_per_request'), 0)} "
+                f"({_fmt(t.get('cpu_us_per_request'), 0)}) | {_failures(s, t)} | ≥ 1.0 | "
+                f"{_met(None if ratio is None else ratio >= 1.0)} |")
+            compare = row.get("compare")
+            if compare and "external" in row:
+                ours, theirs = row["service_items"], row["external"]
+                ratio = _ratio(ours["rps"], theirs["rps"])
+                external.append(
+                    f"| {variant} | {workers} | **{_fmt(ratio)}** | {_fmt(ours['rps'], 0)} | "
+                    f"{_fmt(theirs['rps'], 0)} | {_pair(ours)} | {_pair(theirs)} | "
+                    f"{_fmt(ours.get('cpu_us_per_request'), 0)} "
+                    f"({_fmt(theirs.get('cpu_us_per_request'), 0)}) | "
+                    f"{_fmt(s['rps'], 0)} | {_failures(ours, theirs)} | ≥ 1.5 | "
+                    f"{_met(None if ratio is None else ratio >= 1.5)} |")
+            elif compare:
+                external.append(f"| {variant} | {workers} | {compare['name']} not driven: "
+                                f"{compare.get('reason', '')[:200]} | | | | | | | | | — |")
+    if len(lines) == 2:
+        return []
+    if external:
+        compare = next(
+            b["scenarios"]["textbook"]["compare"] for v in results["variants"].values()
+            for b in v.get("blocks", {}).values()
+            if "compare" in b.get("scenarios", {}).get("textbook", {}))
+        name = compare["name"]
+        lines += [
+            "",
+            (f"Beside it, in the same rounds: {name} serving `GET {compare['path']}` "
+             "(an already-running server, same wrk settings) against the service's "
+             "`GET /api/v1/items/{id}` (one item, its owner's token)."),
+            "",
+            (f"| variant | workers | ours / {name} | ours req/s | {name} req/s | "
+             f"ours p50 / p99 ms | {name} p50 / p99 ms | CPU µs/req ours ({name}) | "
+             "ours: GET /users/{id} req/s | non-2xx | aim | met |"),
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            *external,
+        ]
+    return lines
+
+
+def tail_table(results: dict[str, Any]) -> list[str]:
+    """Each tail run's summary, and the worst service run second by second."""
+    lines = [
+        ("| variant | app | round | requests | p50 / p99 / max ms | wrk's p99 ms "
+         "(corrected for coordinated omission) | "
+         "full GCs (longest ms) | GC ms per s | connections opened (longest ms) | "
+         "checkouts > 100 ms (longest ms) | unanswered checkouts | slowest 1 %: "
+         "pool wait / new connection / GC pause / other |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    worst: list[tuple[str, int, dict[str, Any]]] = []
+    for variant, v in results["variants"].items():
+        t = v.get("tail")
+        if t is None:
+            continue
+        if not t.get("available"):
+            lines.append(f"| {variant} | not available: {t.get('reason', '')[:200]} |"
+                         + " |" * 10)
+            continue
+        for app, runs in t["runs"].items():
+            for i, run in enumerate(runs):
+                m, c = run["summary"], run["causes"]
+                if not m["requests"]:
+                    lines.append(f"| {variant} | {app} | {i + 1} | 0 |" + " |" * 8)
+                    continue
+                wrk_p99 = run["wrk"].get("p99_us")
+                lines.append(
+                    f"| {variant} | {app} | {i + 1} | {m['requests']:,} | "
+                    f"{m['p50_ms']:,.0f} / {m['p99_ms']:,.0f} / {m['max_ms']:,.0f} | "
+                    f"{_fmt(None if wrk_p99 is None else wrk_p99 / 1000, 0)} | "
+                    f"{m['gc_full']} ({m['gc_full_max_ms']:,.0f}) | {m['gc_ms_per_s']:,.0f} | "
+                    f"{m['connects']} ({m['connect_max_ms']:,.0f}) | "
+                    f"{m['checkouts_over_100ms']} ({m['checkout_max_ms']:,.0f}) | "
+                    f"{m['unanswered_checkouts']} | "
+                    + " / ".join(str(c[k]) for k in ("pool wait", "new connection", "gc pause",
+                                                     "other")) + " |")
+            if app == "service" and runs:
+                best = max(range(len(runs)), key=lambda i: runs[i]["summary"].get("max_ms", 0))
+                worst.append((variant, best + 1, runs[best]))
+    if len(lines) == 2:
+        return []
+    for variant, i, run in worst:
+        lines += [
+            "",
+            f"{variant}, the service's round {i} (its longest request), second by second "
+            "(by completion; server events by when they began):",
+            "",
+            ("| s | requests | p50 / p99 / max ms | GC ms (full GCs) | connections opened | "
+             "longest checkout ms | longest loop stall ms |"),
+            "|---|---|---|---|---|---|---|",
+        ]
+        for row in run["seconds"]:
+            lines.append(
+                f"| {row['second']} | {row['requests']} | {row['p50_ms']:,.0f} / "
+                f"{row['p99_ms']:,.0f} / {row['max_ms']:,.0f} | {row['gc_ms']:,.0f} "
+                f"({row['gc_full']}) | {row['connects']} | {row['checkout_max_ms']:,.0f} | "
+                f"{row['stall_max_ms']:,.0f} |")
+    return lines
+
+
 def internal_table(results: dict[str, Any]) -> list[str]:
     lines = ["| variant | comparison | A | B | B / A | aim | met | errors |",
              "|---|---|---|---|---|---|---|---|"]
@@ -174,11 +301,15 @@ LAYERS = {
     "fastapi": "+ FastAPI routing, `user_id: int` parsing",
     "deps": "+ dependency chain (settings, OAuth2 token, current user)",
     "core": "+ SQLAlchemy Core connection from the pool",
-    "orm": "+ ORM Session, `Database.run`, two `session.get`-style loads (autocommit)",
-    "transaction": "+ the request's transaction (BEGIN ... ROLLBACK)",
+    "orm": "+ ORM Session, `UnitOfWork.run`, two `session.get`-style loads (autocommit)",
+    "transaction": "+ the units' transactions (BEGIN ... ROLLBACK)",
     "response_model": "+ `response_model=UserRead` validation and serialisation",
     "service": "+ middleware (request id, access log, metrics), full route table = the service",
 }
+
+
+TEXTBOOK_LAYER = ("beside the chain: the textbook shape of the mode (FastAPI's SQL tutorial: "
+                  "def routes + Session, or async + AsyncSession; tests/perf/textbook.py)")
 
 
 def ladder_steps(ladder: dict[str, Any], variant: str) -> list[dict[str, Any]]:
@@ -219,6 +350,12 @@ def ladder_table(ladder: dict[str, Any]) -> list[str]:
             step = f"{s['step_us']:+,.0f}" if s["step_us"] is not None else ""
             cells.append(f" {s['cpu_us']:,.0f} | {step} | {share} | {s['rps']:,.0f} |")
         lines.append(f"| {LAYERS[rung]} |" + "".join(cells))
+    cells = []
+    for v in variants:
+        rung = ladder["rungs"].get(f"{v}:textbook")
+        cells.append(" n/a | | | |" if rung is None or rung["cpu_us_per_request"] is None else
+                     f" {rung['cpu_us_per_request']:,.0f} | | | {rung['rps']:,.0f} |")
+    lines.append(f"| {TEXTBOOK_LAYER} |" + "".join(cells))
     for v in variants:
         chain = ladder_steps(ladder, v)
         if chain:
@@ -226,9 +363,17 @@ def ladder_table(ladder: dict[str, Any]) -> list[str]:
             lines.append(f"{v}: the service spends {chain[-1]['cpu_us']:,.0f} µs of CPU per "
                          f"request, the ceiling {chain[0]['cpu_us']:,.0f} µs "
                          f"({chain[0]['cpu_us'] / chain[-1]['cpu_us']:.2f} of it).")
+        service, shape = ladder["rungs"].get(f"{v}:service"), ladder["rungs"].get(f"{v}:textbook")
+        if service and shape:
+            lines.append(f"{v}: the service against the textbook shape of its mode: "
+                         f"{_fmt(_ratio(service['rps'], shape['rps']))} of its req/s (aim ≥ 1), "
+                         f"{_fmt(service['cpu_us_per_request'], 0)} vs "
+                         f"{_fmt(shape['cpu_us_per_request'], 0)} µs/req.")
         for aside, key in ladder.get("asides", {}).get(v, {}).items():
             base = ladder["rungs"].get(f"{v}:core")
             other = ladder["rungs"].get(key)
+            if aside != "core_ping":
+                continue
             if base and other and base["cpu_us_per_request"] and other["cpu_us_per_request"]:
                 ping = "on" if other.get("pre_ping") else "off"
                 lines.append(f"{v}: `core` with pre-ping {ping} ({aside}, the service's "
@@ -308,6 +453,14 @@ def markdown(results: dict[str, Any], ladder: bool = True) -> str:
         "",
         *internal_table(results),
     ]
+    textbook = textbook_table(results)
+    if textbook:
+        out += ["", "Against the textbook shape (tests/perf/textbook.py), A B A B:", "",
+                *textbook]
+    tails = tail_table(results)
+    if tails:
+        out += ["", ("Per-second tail (tests/perf/tail.py, probes.py): every request timed, "
+                     "one wrk thread per connection, the server's events beside:"), "", *tails]
     for variant, v in results["variants"].items():
         for workers, block in v.get("blocks", {}).items():
             if not block.get("available"):

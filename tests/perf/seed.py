@@ -193,3 +193,17 @@ def seed(admin_url: str, sizes: Sizes, log: Callable[[str], None] = print) -> Se
     db.seconds = time.monotonic() - started
     log(f"seeded {name} in {db.seconds:.1f}s")
     return db
+
+
+def owned_item(db: SeededDatabase) -> tuple[int, int]:
+    """The first item's id and its owner's id (a seeded user, with the shared hash)."""
+    conn = psycopg2.connect(db.libpq_dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, owner_id FROM items ORDER BY id LIMIT 1")
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise ValueError(f"{db.name} has no items")
+    return int(row[0]), int(row[1])

@@ -24,7 +24,9 @@ class ServerFailed(RuntimeError):
 class Server:
     """`uvicorn APP --workers N` on 127.0.0.1, with `env` on top of the harness's environment."""
 
-    by_url: ClassVar[dict[str, "Server"]] = {}  # so that a wrk run can read its server's CPU
+    # So that a wrk run can read its server's CPU, and settle on its health check.
+    by_url: ClassVar[dict[str, "Server | External"]] = {}
+    health: ClassVar[tuple[str, dict[str, str]]] = ("/health/live", {})
 
     def __init__(self, name: str, app: str, env: dict[str, str], workers: int,
                  log_dir: Path, stock_uvicorn: bool = False) -> None:
@@ -93,6 +95,23 @@ class Server:
         _signal_group(self.process.pid, signal.SIGKILL)
         if not self._log.closed:
             self._log.close()
+
+
+class External:
+    """A server the harness did not start (the comparison target): driven like ours,
+    never started or stopped. `health` is a request that answers 200 when it is idle;
+    with `pid` (the process serving it), CPU per request is read like ours."""
+
+    def __init__(self, name: str, url: str, health: tuple[str, dict[str, str]],
+                 pid: int | None = None) -> None:
+        self.name = name
+        self.url = url.rstrip("/")
+        self.health = health
+        self.pid = pid
+        Server.by_url[self.url] = self
+
+    def cpu(self) -> float | None:
+        return cpu_seconds([self.pid]) if self.pid else None
 
 
 def _signal_group(pgid: int, sig: int) -> None:

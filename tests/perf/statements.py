@@ -30,7 +30,7 @@ def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
 
 def main() -> None:
     spec = json.load(sys.stdin)
-    # Before the app is imported: its engines are built at import time.
+    # Before the app starts: it builds its engines then.
     event.listen(Engine, "before_cursor_execute", _record)
     from fastapi.testclient import TestClient
 

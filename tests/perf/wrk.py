@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.perf import tail
+
 MARKER = "PERF_RESULT "
 
 # Shared by every script: per-thread numbering and random seeds, and the result line.
@@ -100,12 +102,18 @@ end
 }
 
 
-def write_script(directory: Path, workload: str, tokens: list[str], **params: object) -> Path:
-    """A Lua script for `workload`, with a fresh tag so reruns never reuse a team name."""
+def write_script(directory: Path, workload: str, tokens: list[str], tail_to: Path | None = None,
+                 **params: object) -> Path:
+    """A Lua script for `workload`, with a fresh tag so reruns never reuse a team name.
+
+    With `tail_to`, the script also times every request into that file (tail.py; the
+    run then needs one connection per wrk thread)."""
     values = {"tokens": ", ".join(json.dumps(t) for t in tokens),
               "seed": uuid.uuid4().int % 1_000_000, "marker": MARKER,
               "tag": uuid.uuid4().hex[:8], **params}
     text = (_PRELUDE % values) + (WORKLOADS[workload] % values)
+    if tail_to is not None:
+        text += tail.epilogue(tail_to)
     path = directory / f"{workload}-{values['tag']}.lua"
     path.write_text(text)
     return path

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.db import migrate
-from app.db.session import _through_pgbouncer
+from app.db.engines import _through_pgbouncer
 from app.testing.asyncmode import ASYNC_MODE
 from app.testing.databases import fresh_database
 from tests.live import free_port, live_server, register_and_login

@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from app.api.deps import AnalyticsDatabaseDep, SuperUser
+from app.api.deps import AnalyticsWorkDep, SuperUser
 from app.api.json_body import StrictJSONRoute
 from app.api.responses import responses
 from app.schemas.analytics import Summary
@@ -18,5 +18,5 @@ router = APIRouter(prefix="/analytics", tags=["analytics"], route_class=StrictJS
     "replica when ANALYTICS_DATABASE_URL is set, else the primary, still read-only); "
     "503 when it cannot be reached, while the rest of the API carries on.",
 )
-async def get_analytics_summary(_: SuperUser, database: AnalyticsDatabaseDep) -> Summary:
-    return await database.run(service.summary)
+async def get_analytics_summary(_: SuperUser, work: AnalyticsWorkDep) -> Summary:
+    return await work.run(service.summary)

@@ -2,11 +2,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 
-from app.api.deps import DatabaseDep, SettingsDep
+from app.api.deps import SettingsDep, WorkDep
 from app.api.json_body import StrictJSONRoute
 from app.api.responses import responses
 from app.api.throttle import LoginThrottleDep
-from app.db.session import reads_only
 from app.schemas.auth import Token
 from app.schemas.common import SafeStr
 from app.services import auth as service
@@ -24,9 +23,8 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute)
     "Failed attempts are limited per account and per client address: past the limit, 429 with "
     "`Retry-After`, whether or not the account exists.",
 )
-@reads_only  # a POST that only reads: its session takes no write lock on SQLite
 async def login_for_access_token(
-    database: DatabaseDep,
+    work: WorkDep,
     settings: SettingsDep,
     throttle: LoginThrottleDep,
     request: Request,
@@ -35,7 +33,7 @@ async def login_for_access_token(
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> Token:
     async with throttle.attempt(login=username, request=request):
-        user = await database.run(
+        user = await work.run(
             service.authenticate,
             login=username,
             password=password,

@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from app.api.deps import CurrentUser, DatabaseDep
+from app.api.deps import CallerDep, WorkDep
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.paths import PathId
@@ -28,9 +28,9 @@ Age = Annotated[
     description="A team_id that does not exist is 422. secret_name is stored, never returned.",
 )
 async def create_hero(
-    hero_in: HeroCreate, database: DatabaseDep, _: CurrentUser, request: Request, response: Response
+    hero_in: HeroCreate, work: WorkDep, caller: CallerDep, request: Request, response: Response
 ) -> Any:
-    hero = await database.run(service.create_hero, hero_in=hero_in)
+    hero = await work.run_as(caller, service.create_hero, hero_in=hero_in)
     return created(hero, "get_hero", request, response, hero_id=hero.id)
 
 
@@ -42,8 +42,8 @@ async def create_hero(
     description="Heroes with their teams, in a fixed number of SQL statements.",
 )
 async def list_heroes(
-    database: DatabaseDep,
-    _: CurrentUser,
+    work: WorkDep,
+    caller: CallerDep,
     page: PageDep,
     request: Request,
     response: Response,
@@ -52,8 +52,14 @@ async def list_heroes(
     min_age: Age = None,
     max_age: Age = None,
 ) -> Any:
-    result = await database.run(
-        service.list_heroes, page=page, team_id=team_id, name=name, min_age=min_age, max_age=max_age
+    result = await work.run_as(
+        caller,
+        service.list_heroes,
+        page=page,
+        team_id=team_id,
+        name=name,
+        min_age=min_age,
+        max_age=max_age,
     )
     return paged(result, page, request, response)
 
@@ -64,8 +70,8 @@ async def list_heroes(
     operation_id="get_hero",
     responses=responses(401, 404),
 )
-async def get_hero(hero_id: PathId, database: DatabaseDep, _: CurrentUser) -> Any:
-    return await database.run(service.get_hero, hero_id=hero_id)
+async def get_hero(hero_id: PathId, work: WorkDep, caller: CallerDep) -> Any:
+    return await work.run_as(caller, service.get_hero, hero_id=hero_id)
 
 
 @router.patch(
@@ -76,10 +82,9 @@ async def get_hero(hero_id: PathId, database: DatabaseDep, _: CurrentUser) -> An
     description="team_id null takes the hero out of its team.",
 )
 async def update_hero(
-    hero_id: PathId, hero_in: HeroUpdate, database: DatabaseDep, _: CurrentUser
+    hero_id: PathId, hero_in: HeroUpdate, work: WorkDep, caller: CallerDep
 ) -> Any:
-    hero = await database.run(service.get_hero, hero_id=hero_id)
-    return await database.run(service.update_hero, hero=hero, hero_in=hero_in)
+    return await work.run_as(caller, service.update_hero, hero_id=hero_id, hero_in=hero_in)
 
 
 @router.delete(
@@ -88,6 +93,5 @@ async def update_hero(
     operation_id="delete_hero",
     responses=responses(401, 404),
 )
-async def delete_hero(hero_id: PathId, database: DatabaseDep, _: CurrentUser) -> None:
-    hero = await database.run(service.get_hero, hero_id=hero_id)
-    await database.run(service.delete_hero, hero=hero)
+async def delete_hero(hero_id: PathId, work: WorkDep, caller: CallerDep) -> None:
+    await work.run_as(caller, service.delete_hero, hero_id=hero_id)

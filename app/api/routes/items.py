@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from app.api.deps import CurrentUser, DatabaseDep
+from app.api.deps import CallerDep, WorkDep
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.paths import PathId
@@ -24,12 +24,12 @@ router = APIRouter(prefix="/items", tags=["items"], route_class=StrictJSONRoute)
 )
 async def create_item(
     item_in: ItemCreate,
-    database: DatabaseDep,
-    user: CurrentUser,
+    work: WorkDep,
+    caller: CallerDep,
     request: Request,
     response: Response,
 ) -> Any:
-    item = await database.run(service.create_item, owner=user, item_in=item_in)
+    item = await work.run_as(caller, service.create_item, item_in=item_in)
     return created(item, "get_item", request, response, item_id=item.id)
 
 
@@ -42,14 +42,14 @@ async def create_item(
     "(ignored for everyone else).",
 )
 async def list_items(
-    database: DatabaseDep,
-    user: CurrentUser,
+    work: WorkDep,
+    caller: CallerDep,
     page: PageDep,
     request: Request,
     response: Response,
     owner_id: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
 ) -> Any:
-    result = await database.run(service.list_items, actor=user, page=page, owner_id=owner_id)
+    result = await work.run_as(caller, service.list_items, page=page, owner_id=owner_id)
     return paged(result, page, request, response)
 
 
@@ -60,8 +60,8 @@ async def list_items(
     responses=responses(401, 404),
     description="Someone else's item is 404, unless the caller is a superuser.",
 )
-async def get_item(item_id: PathId, database: DatabaseDep, user: CurrentUser) -> Any:
-    return await database.run(service.get_item, actor=user, item_id=item_id)
+async def get_item(item_id: PathId, work: WorkDep, caller: CallerDep) -> Any:
+    return await work.run_as(caller, service.get_item, item_id=item_id)
 
 
 @router.patch(
@@ -71,10 +71,9 @@ async def get_item(item_id: PathId, database: DatabaseDep, user: CurrentUser) ->
     responses=responses(401, 404),
 )
 async def update_item(
-    item_id: PathId, item_in: ItemUpdate, database: DatabaseDep, user: CurrentUser
+    item_id: PathId, item_in: ItemUpdate, work: WorkDep, caller: CallerDep
 ) -> Any:
-    item = await database.run(service.get_item, actor=user, item_id=item_id)
-    return await database.run(service.update_item, item=item, item_in=item_in)
+    return await work.run_as(caller, service.update_item, item_id=item_id, item_in=item_in)
 
 
 @router.delete(
@@ -83,6 +82,5 @@ async def update_item(
     operation_id="delete_item",
     responses=responses(401, 404),
 )
-async def delete_item(item_id: PathId, database: DatabaseDep, user: CurrentUser) -> None:
-    item = await database.run(service.get_item, actor=user, item_id=item_id)
-    await database.run(service.delete_item, item=item)
+async def delete_item(item_id: PathId, work: WorkDep, caller: CallerDep) -> None:
+    await work.run_as(caller, service.delete_item, item_id=item_id)

@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from app.api.deps import CurrentUser, DatabaseDep
+from app.api.deps import CallerDep, WorkDep
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.paths import PathId
@@ -22,9 +22,9 @@ router = APIRouter(prefix="/teams", tags=["teams"], route_class=StrictJSONRoute)
     responses=responses(401, 409),
 )
 async def create_team(
-    team_in: TeamCreate, database: DatabaseDep, _: CurrentUser, request: Request, response: Response
+    team_in: TeamCreate, work: WorkDep, caller: CallerDep, request: Request, response: Response
 ) -> Any:
-    team = await database.run(service.create_team, team_in=team_in)
+    team = await work.run_as(caller, service.create_team, team_in=team_in)
     return created(team, "get_team", request, response, team_id=team.id)
 
 
@@ -35,14 +35,14 @@ async def create_team(
     responses=responses(401, headers=PAGE_HEADERS),
 )
 async def list_teams(
-    database: DatabaseDep,
-    _: CurrentUser,
+    work: WorkDep,
+    caller: CallerDep,
     page: PageDep,
     request: Request,
     response: Response,
     name: Annotated[SafeStr | None, Query(description="Exact team name")] = None,
 ) -> Any:
-    result = await database.run(service.list_teams, page=page, name=name)
+    result = await work.run_as(caller, service.list_teams, page=page, name=name)
     return paged(result, page, request, response)
 
 
@@ -52,8 +52,8 @@ async def list_teams(
     operation_id="get_team",
     responses=responses(401, 404),
 )
-async def get_team(team_id: PathId, database: DatabaseDep, _: CurrentUser) -> Any:
-    return await database.run(service.get_team_with_heroes, team_id=team_id)
+async def get_team(team_id: PathId, work: WorkDep, caller: CallerDep) -> Any:
+    return await work.run_as(caller, service.get_team, team_id=team_id)
 
 
 @router.patch(
@@ -63,10 +63,9 @@ async def get_team(team_id: PathId, database: DatabaseDep, _: CurrentUser) -> An
     responses=responses(401, 404, 409),
 )
 async def update_team(
-    team_id: PathId, team_in: TeamUpdate, database: DatabaseDep, _: CurrentUser
+    team_id: PathId, team_in: TeamUpdate, work: WorkDep, caller: CallerDep
 ) -> Any:
-    team = await database.run(service.get_team, team_id=team_id)
-    return await database.run(service.update_team, team=team, team_in=team_in)
+    return await work.run_as(caller, service.update_team, team_id=team_id, team_in=team_in)
 
 
 @router.delete(
@@ -76,6 +75,5 @@ async def update_team(
     responses=responses(401, 404),
     description="The team's heroes stay, with team_id null.",
 )
-async def delete_team(team_id: PathId, database: DatabaseDep, _: CurrentUser) -> None:
-    team = await database.run(service.get_team, team_id=team_id)
-    await database.run(service.delete_team, team=team)
+async def delete_team(team_id: PathId, work: WorkDep, caller: CallerDep) -> None:
+    await work.run_as(caller, service.delete_team, team_id=team_id)

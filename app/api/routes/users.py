@@ -1,8 +1,8 @@
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from app.api.deps import CurrentUser, DatabaseDep, SettingsDep, get_registrar
+from app.api.deps import CallerDep, Registrar, SettingsDep, WorkDep
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.paths import PathId
@@ -18,7 +18,6 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
     operation_id="create_user",
-    dependencies=[Depends(get_registrar)],
     responses=responses(401, 403, 409),
     summary="Register a user",
     description="Open to anyone while OPEN_REGISTRATION is true; otherwise superusers only "
@@ -26,14 +25,23 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 )
 async def create_user(
     user_in: UserCreate,
-    database: DatabaseDep,
+    work: WorkDep,
+    registrar: Registrar,
     settings: SettingsDep,
     request: Request,
     response: Response,
 ) -> Any:
-    user = await database.run(
-        service.create_user, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds
-    )
+    open_, rounds = settings.open_registration, settings.bcrypt_rounds
+    if registrar is None:  # registration is open: nobody needs to be signed in
+        user = await work.run(
+            service.register_user, None, open_registration=open_, user_in=user_in,
+            bcrypt_rounds=rounds,
+        )
+    else:
+        user = await work.run_as(
+            registrar, service.register_user, open_registration=open_, user_in=user_in,
+            bcrypt_rounds=rounds,
+        )
     return created(user, "get_user", request, response, user_id=user.id)
 
 
@@ -44,22 +52,22 @@ async def create_user(
     responses=responses(401, headers=PAGE_HEADERS),
 )
 async def list_users(
-    database: DatabaseDep,
-    _: CurrentUser,
+    work: WorkDep,
+    caller: CallerDep,
     page: PageDep,
     request: Request,
     response: Response,
     is_active: bool | None = None,
 ) -> Any:
-    result = await database.run(service.list_users, page=page, is_active=is_active)
+    result = await work.run_as(caller, service.list_users, page=page, is_active=is_active)
     return paged(result, page, request, response)
 
 
 @router.get(
     "/me", response_model=UserRead, operation_id="read_current_user", responses=responses(401)
 )
-async def read_current_user(user: CurrentUser) -> Any:
-    return user
+async def read_current_user(work: WorkDep, caller: CallerDep) -> Any:
+    return await work.run_as(caller, service.current_user)
 
 
 @router.get(
@@ -68,8 +76,8 @@ async def read_current_user(user: CurrentUser) -> Any:
     operation_id="get_user",
     responses=responses(401, 404),
 )
-async def get_user(user_id: PathId, database: DatabaseDep, _: CurrentUser) -> Any:
-    return await database.run(service.get_user, user_id=user_id)
+async def get_user(user_id: PathId, work: WorkDep, caller: CallerDep) -> Any:
+    return await work.run_as(caller, service.get_user, user_id=user_id)
 
 
 @router.patch(
@@ -81,17 +89,12 @@ async def get_user(user_id: PathId, database: DatabaseDep, _: CurrentUser) -> An
     "Changing the password ends every token issued before.",
 )
 async def update_user(
-    user_id: PathId,
-    user_in: UserUpdate,
-    database: DatabaseDep,
-    settings: SettingsDep,
-    actor: CurrentUser,
+    user_id: PathId, user_in: UserUpdate, work: WorkDep, settings: SettingsDep, caller: CallerDep
 ) -> Any:
-    user = await database.run(service.get_user, user_id=user_id)
-    return await database.run(
+    return await work.run_as(
+        caller,
         service.update_user,
-        actor=actor,
-        user=user,
+        user_id=user_id,
         user_in=user_in,
         bcrypt_rounds=settings.bcrypt_rounds,
     )
@@ -104,6 +107,5 @@ async def update_user(
     responses=responses(401, 403, 404),
     description="The user themself or a superuser; the user's items are deleted with them.",
 )
-async def delete_user(user_id: PathId, database: DatabaseDep, actor: CurrentUser) -> None:
-    user = await database.run(service.get_user, user_id=user_id)
-    await database.run(service.delete_user, actor=actor, user=user)
+async def delete_user(user_id: PathId, work: WorkDep, caller: CallerDep) -> None:
+    await work.run_as(caller, service.delete_user, user_id=user_id)
