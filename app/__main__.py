@@ -33,6 +33,7 @@ def _migrate(args: argparse.Namespace) -> None:
 
 def _stamp(args: argparse.Namespace) -> None:
     import app.models  # noqa: F401  (registers every table on Base.metadata)
+    from app.db import migrate
     from app.db.adopt import CannotAdopt, adopt
     from app.db.base import Base
 
@@ -42,10 +43,13 @@ def _stamp(args: argparse.Namespace) -> None:
         lines = [f"error: {exc.summary}", *(f"  {line}" for line in exc.details)]
         raise SystemExit("\n".join(lines)) from None
     if adopted.already:
-        print(
-            f"database already under Alembic, at {adopted.revision}; nothing to stamp "
-            "(`python -m app migrate` upgrades it)"
+        # A revision this code does not know: `migrate` would not upgrade it (issue 17, 7).
+        migrate.check_revisions(adopted.revision)
+        advice = (
+            "it is at head" if adopted.revision == migrate.head_revision()
+            else "`python -m app migrate` upgrades it"
         )
+        print(f"database already under Alembic, at {adopted.revision}; nothing to stamp ({advice})")
     else:
         print(f"database matches the models; stamped at {adopted.revision}")
 

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from app.api.deps import CALLER_STATE
 from app.api.json_body import BODY_ERROR_KEY, DROPPED_KEYS_KEY, MAX_LISTED_ERRORS
-from app.db.errors import outage
+from app.db.errors import Outage, outage
 from app.db.session import databases_of
 from app.services import errors
 from app.services.auth import signed_in_user
@@ -35,6 +35,9 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
 }
 
 DB_UNAVAILABLE = {"detail": "Database unavailable"}
+# A database that refuses writes (a standby, maintenance) still answers reads: the
+# caller learns why its write failed, and that a retry later may succeed.
+DB_READ_ONLY = {"detail": "Database unavailable: it is read-only and refuses writes for now"}
 PAYLOAD_TOO_LARGE_TEXT = "Content Too Large"
 
 
@@ -197,7 +200,8 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
         return await unexpected_error_handler(request, exc)
     cause = getattr(exc, "orig", None) or exc
     logger.warning("database %s: %s", verdict.value, type(cause).__name__)
-    return JSONResponse(DB_UNAVAILABLE, status_code=503)
+    body = DB_READ_ONLY if verdict is Outage.READ_ONLY else DB_UNAVAILABLE
+    return JSONResponse(body, status_code=503)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -298,6 +298,9 @@ FAILURES = {
         ("migrate", "--sql", "nope"), "fresh", {}, NO_REVISION.format(revision="nope"), 1),
     "migrate a database newer than the code": (
         ("migrate",), "newer", {}, NEWER.format(revision="f00dcafe"), 1),
+    # It once said "nothing to stamp (`python -m app migrate` upgrades it)", which fails.
+    "stamp a database newer than the code": (
+        ("stamp",), "newer", {}, NEWER.format(revision="f00dcafe"), 1),
     "migrate an unreachable database": (("migrate",), DEAD_URL, {}, UNREACHABLE, 1),
     "migrate with an unknown database": (
         ("migrate",), "nosuchdialect://x", {},

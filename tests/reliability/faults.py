@@ -47,6 +47,10 @@ MAX_CONNECTIONS = 30
 DROPPED = "dropped"  # the keep-alive connection did not carry the next request
 
 
+def team(name: str) -> dict[str, str]:
+    return {"name": name, "headquarters": "HQ"}
+
+
 class Client:
     """One keep-alive HTTP/1.1 connection; never silently reopened."""
 
@@ -273,7 +277,7 @@ class Faults:
         self.sql("CREATE TRIGGER refuse BEFORE INSERT ON teams "
                  "FOR EACH ROW EXECUTE FUNCTION refuse()")
         try:
-            return self.one(("POST", "/api/v1/teams", {"name": f"Refused {sqlstate}", "headquarters": "HQ"}))
+            return self.one(("POST", "/api/v1/teams", team(f"Refused {sqlstate}")))
         finally:
             self.sql("DROP TRIGGER refuse ON teams")
 
@@ -286,7 +290,7 @@ class Faults:
             outcome = Outcome()
             # The first request finds its pooled connection terminated: a rerun.
             for n in range(3):
-                status, body = client.send("POST", "/api/v1/teams", {"name": f"Frozen {n}", "headquarters": "HQ"})
+                status, body = client.send("POST", "/api/v1/teams", team(f"Frozen {n}"))
                 outcome.during.append(status)
                 outcome.bodies.append(body)
             outcome.after.append(client.send("GET", "/api/v1/teams")[0])
@@ -309,7 +313,7 @@ class Faults:
             outcome = Outcome()
             client = self.client()
             for n in range(4):
-                status, body = client.send("POST", "/api/v1/teams", {"name": f"Crowded {n}", "headquarters": "HQ"})
+                status, body = client.send("POST", "/api/v1/teams", team(f"Crowded {n}"))
                 outcome.during.append(status)
                 outcome.bodies.append(body)
             for hog in hogs:
@@ -332,7 +336,7 @@ class Faults:
         outcome = Outcome()
         client = self.client()
         for n in range(4):
-            status, body = client.send("POST", "/api/v1/teams", {"name": f"Closing {n}", "headquarters": "HQ"})
+            status, body = client.send("POST", "/api/v1/teams", team(f"Closing {n}"))
             outcome.during.append(status)
             outcome.bodies.append(body)
         holder.close()
@@ -359,7 +363,7 @@ class Faults:
             k = 0
             while not stop.is_set():
                 k += 1
-                request = (("POST", "/api/v1/teams", {"name": f"Burst {n}-{k}", "headquarters": "HQ"}) if k % 2
+                request = (("POST", "/api/v1/teams", team(f"Burst {n}-{k}")) if k % 2
                            else ("GET", "/api/v1/teams", None))
                 status, body = client.send(*request)
                 with lock:
