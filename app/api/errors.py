@@ -32,6 +32,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.InvalidReference: 422,
+    errors.ValueTooLong: 422,
 }
 
 DB_UNAVAILABLE = {"detail": "Database unavailable"}

@@ -6,6 +6,8 @@ from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator, f
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.db.lengths import fit_columns
+
 # Stable constraint names, so migrations can drop or alter them by name.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -45,6 +47,11 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# A string a model derives (or a service sets) that outgrows its column is a 422, on
+# every database, before PostgreSQL refuses it and SQLite stores it.
+fit_columns(Base)
 
 
 class Timestamped:

@@ -3,6 +3,7 @@ from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.core.casefold import caseless_key
 from app.db.base import Base, BigId, Timestamped
+from app.db.lengths import DERIVED_FROM
 
 
 class User(Timestamped, Base):
@@ -14,7 +15,9 @@ class User(Timestamped, Base):
     # What makes two emails one: `straße@` and `STRASSE@` share a key. Computed in
     # Python (the databases' lower() differ, and neither folds ß to ss) and kept in
     # step with `email` below; unique, and what login looks emails up by.
-    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    email_key: Mapped[str] = mapped_column(
+        String(320), unique=True, info={DERIVED_FROM: "email"}
+    )
     full_name: Mapped[str | None] = mapped_column(String(100))
     hashed_password: Mapped[str] = mapped_column(String(100))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

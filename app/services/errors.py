@@ -35,3 +35,14 @@ class InvalidCredentials(NotAuthenticated):
 
 class InactiveUser(DomainError):
     """The credentials are right but the account is switched off."""
+
+
+class ValueTooLong(DomainError):
+    """A value, as it would be stored, does not fit its column (app/db/lengths.py)."""
+
+    def __init__(self, field: str, length: int, limit: int, *, derived: bool) -> None:
+        how = " once normalised for comparison" if derived else ""
+        super().__init__(
+            f"{field} is too long{how}: {length} characters, at most {limit} are stored"
+        )
+        self.field = field
