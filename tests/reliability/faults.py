@@ -106,7 +106,8 @@ class Outcome:
 class Service:
     """The app, from `app_dir`, served by uvicorn on its own port."""
 
-    def __init__(self, database_url: str, log_path: Path, app_dir: Path = ROOT) -> None:
+    def __init__(self, database_url: str, log_path: Path, app_dir: Path = ROOT,
+                 **settings: str) -> None:
         self.port = free_port()
         self.log_path = log_path
         env = {
@@ -119,6 +120,7 @@ class Service:
             "LOGIN_RATE_LIMIT_ENABLED": "false",
             "PYTHONPATH": str(app_dir),
             **SERVER_SETTINGS,
+            **settings,
         }
         self._log = open(log_path, "w")
         self.process = subprocess.Popen(
