@@ -141,6 +141,8 @@ def _count_of(number: int, singular: str, plural: str | None = None) -> str:
 def _serve(args: argparse.Namespace) -> None:
     from app.serve import serve
 
+    # Every worker counts the workers' pools against the server (app/db/budget.py).
+    os.environ["WEB_CONCURRENCY"] = str(args.workers)
     # The app writes its own access log line (app.access); uvicorn's would be a second.
     serve(args.host, args.port, args.workers, loop=args.loop,
           log_format=get_settings().log_format, access_log=False)

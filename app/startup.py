@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from app.core import secret_key
 from app.core.config import BadSetting, Settings
-from app.db import engines, migrate
+from app.db import budget, engines, migrate
 from app.db.session import batch_session
 from app.services.auth import ensure_first_superuser
 
@@ -53,5 +53,7 @@ def start_up(settings: Settings) -> Settings:
             name = f"FIRST_SUPERUSER_{str(error['loc'][0]).upper()}"
             # "NAME is", not "NAME:": the log filter takes "PASSWORD: x" for a secret.
             raise BadSetting(name, f"is not accepted: {error['msg']}") from None
+        if (warning := budget.over_budget(settings, db.connection())) is not None:
+            logger.warning(warning)
     logger.info("serving in %s", engines.describe(settings))
     return settings

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=5, gt=0)
     db_statement_timeout: float = Field(default=10, gt=0)
     db_ready_timeout: float = Field(default=2, gt=0)
+    # How many worker processes serve: uvicorn's and gunicorn's own variable, which
+    # `python -m app serve --workers N` sets. Start-up checks every worker's pools
+    # against the server's max_connections (app/db/budget.py).
+    web_concurrency: int = Field(default=1, ge=1)
     # Behind PgBouncer in transaction pooling mode (see app/db/session.py).
     db_pgbouncer: bool = False
     # Failed logins (app/api/throttle.py): limits in the `limits` library's notation,
