@@ -3,8 +3,9 @@
 The fast tests make the server itself refuse a write with a chosen SQLSTATE (a
 trigger raises it), so each state arrives through the real driver, psycopg2 or
 asyncpg (the async mode's configuration), as it would from a full disk or a server
-shutting down. Before, asyncpg's plain `DBAPIError` was a 500 for every one of them,
-and psycopg2's `InternalError` for a read-only database.
+shutting down; a read-only transaction refuses writes as a standby does, on SQLite too.
+Before, asyncpg's plain `DBAPIError` was a 500 for every one of them, and psycopg2's
+`InternalError` for a read-only database.
 
 The slow test makes the faults for real on a private server (tests/reliability/faults.py),
 on both drivers, and checks the client's keep-alive connection carries on after each.
@@ -62,9 +63,20 @@ def test_a_database_that_cannot_serve_now_is_503(
     assert client.get("/api/v1/teams", headers=user_headers).json() == []
 
 
-def test_a_read_only_database_is_503_saying_so(client, user_headers, refuse_team_inserts):
-    refuse_team_inserts("25006")  # read_only_sql_transaction, as a standby answers
+@pytest.fixture
+def read_only(settings, db):
+    """Make the database refuse writes from here on: the transaction every request of the
+    test runs in becomes READ ONLY (PostgreSQL), or the connection query-only (SQLite)."""
+    if settings.database_url.startswith("postgresql"):
+        db.execute(text("SET TRANSACTION READ ONLY"))  # a standby answers writes alike
+        yield
+    else:
+        db.execute(text("PRAGMA query_only = ON"))
+        yield
+        db.execute(text("PRAGMA query_only = OFF"))
 
+
+def test_a_read_only_database_is_503_saying_so(client, user_headers, read_only):
     response = client.post("/api/v1/teams", json={"name": "Frozen", "headquarters": "HQ"},
                            headers=user_headers)
 
