@@ -2,8 +2,8 @@
 
 The schemas bound what a client sends, but a value derived from it can outgrow its
 column: `users.email_key`, an email's case-folded form, is longer than the email when
-the email holds characters that fold to several (U+FDFA is one character, 18 once
-folded; so is `str.lower` of U+0130). PostgreSQL refuses such a value with an error
+the email holds characters that fold to several (U+FDFA is one character and 18 once
+folded; U+0130 becomes two under `str.lower`). PostgreSQL refuses such a value with an error
 no service can explain (a 500); SQLite stores it. So each insert and update checks
 every bounded string column of the row, and a value that does not fit is refused as
 `ValueTooLong` (422), named as the client knows it: a derived column's `info`
