@@ -168,17 +168,6 @@ def test_after_id_past_the_last_row_is_an_empty_last_page(client, user_headers):
     assert "Link" not in response.headers
 
 
-def test_largest_skip_and_after_id_are_accepted(client, user_headers):
-    TeamFactory()
-    biggest = 2**63 - 1
-
-    by_skip = client.get(TEAMS, params={"skip": biggest}, headers=user_headers)
-    by_after_id = client.get(TEAMS, params={"after_id": biggest}, headers=user_headers)
-
-    assert (by_skip.status_code, by_skip.json()) == (200, [])
-    assert (by_after_id.status_code, by_after_id.json()) == (200, [])
-
-
 def test_after_id_with_skip_is_rejected(client, user_headers):
     response = client.get(TEAMS, params={"after_id": 1, "skip": 1}, headers=user_headers)
 
@@ -192,11 +181,6 @@ def test_after_id_with_skip_is_rejected(client, user_headers):
         {"limit": 101},
         {"limit": -1},
         {"skip": -1},
-        {"limit": 2**63},
-        {"skip": 2**63},
-        {"after_id": 2**63},
-        {"skip": 2**64},
-        {"after_id": 2**64},
         {"limit": "ten"},
         {"skip": "1.5"},
         {"after_id": "abc"},

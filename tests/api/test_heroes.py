@@ -254,8 +254,8 @@ def test_list_heroes_without_age_filter_includes_heroes_without_age(client, user
 
 @pytest.mark.parametrize(
     "params",
-    [{"min_age": -1}, {"max_age": "old"}, {"team_id": "abc"}, {"min_age": 2**63}],
-    ids=["negative-min-age", "max-age-not-int", "team-id-not-int", "min-age-past-64-bits"],
+    [{"min_age": -1}, {"max_age": "old"}, {"team_id": "abc"}],
+    ids=["negative-min-age", "max-age-not-int", "team-id-not-int"],
 )
 def test_list_heroes_with_invalid_filter_is_422(client, user_headers, params):
     response = client.get(HEROES, params=params, headers=user_headers)

@@ -409,21 +409,6 @@ def test_read_missing_user_is_404(client, user, user_headers):
     assert response.json() == {"detail": "User not found"}
 
 
-@pytest.mark.parametrize("user_id", [0, -1, 2**63 - 1, 2**63, 10**30])
-def test_read_user_with_id_outside_64_bits_or_not_positive_is_404(client, user_headers, user_id):
-    response = client.get(f"{USERS}/{user_id}", headers=user_headers)
-
-    assert response.status_code == 404
-    assert response.json() == {"detail": "User not found"}
-
-
-@pytest.mark.parametrize("user_id", ["abc", "1.5"])
-def test_read_user_with_non_integer_id_is_422(client, user_headers, user_id):
-    response = client.get(f"{USERS}/{user_id}", headers=user_headers)
-
-    assert response.status_code == 422
-
-
 # --- PATCH /users/{id} -------------------------------------------------------------------
 
 
