@@ -7,6 +7,7 @@ from app.services import users as service
 from app.testing.factories import ItemFactory, UserFactory
 
 USERS = "/api/v1/users"
+REGISTRATION_CLOSED = {"detail": "Superuser privileges required"}
 USER_FIELDS = {
     "id",
     "username",
@@ -52,10 +53,9 @@ def count_items(db, owner_id):
 
 
 @pytest.fixture
-def closed_registration(app, settings):
-    closed = settings.model_copy(update={"open_registration": False})
-    app.state.settings = closed
-    return closed
+def closed(client_with):
+    """A client of the app with registration closed (OPEN_REGISTRATION=false)."""
+    return client_with(open_registration=False)
 
 
 # --- POST /users -------------------------------------------------------------------------
@@ -284,27 +284,23 @@ def test_a_missing_password_is_not_reported_as_a_redacted_one(client):
     ]
 
 
-def test_closed_registration_refuses_anonymous_with_401(client, db, closed_registration):
-    response = client.post(USERS, json=new_user())
+def test_closed_registration_refuses_anonymous_with_401(closed, db):
+    response = closed.post(USERS, json=new_user())
 
-    assert response.status_code == 401
+    assert (response.status_code, response.json()) == (401, {"detail": "Not authenticated"})
     assert response.headers["WWW-Authenticate"] == "Bearer"
     assert count_users(db, username="ada") == 0
 
 
-def test_closed_registration_refuses_a_normal_user_with_403(
-    client, db, user_headers, closed_registration
-):
-    response = client.post(USERS, json=new_user(), headers=user_headers)
+def test_closed_registration_refuses_a_normal_user_with_403(closed, db, user_headers):
+    response = closed.post(USERS, json=new_user(), headers=user_headers)
 
-    assert response.status_code == 403
+    assert (response.status_code, response.json()) == (403, REGISTRATION_CLOSED)
     assert count_users(db, username="ada") == 0
 
 
-def test_closed_registration_lets_a_superuser_register_users(
-    client, db, superuser_headers, closed_registration
-):
-    response = client.post(USERS, json=new_user(), headers=superuser_headers)
+def test_closed_registration_lets_a_superuser_register_users(closed, db, superuser_headers):
+    response = closed.post(USERS, json=new_user(), headers=superuser_headers)
 
     assert response.status_code == 201
     assert response.json()["is_superuser"] is False
@@ -622,17 +618,17 @@ def test_demoted_superuser_loses_powers_at_once(client, db, superuser, superuser
 
 
 def test_superuser_demoted_through_the_api_cannot_register_users_when_closed(
-    client, db, superuser, auth_headers, closed_registration
+    closed, db, superuser, auth_headers
 ):
     demoter = UserFactory(is_superuser=True)
-    demoted = client.patch(
+    demoted = closed.patch(
         f"{USERS}/{superuser.id}", json={"is_superuser": False}, headers=auth_headers(demoter)
     )
-    assert demoted.status_code == 200
+    assert demoted.json()["is_superuser"] is False
 
-    response = client.post(USERS, json=new_user(), headers=auth_headers(superuser))
+    response = closed.post(USERS, json=new_user(), headers=auth_headers(superuser))
 
-    assert response.status_code == 403
+    assert (response.status_code, response.json()) == (403, REGISTRATION_CLOSED)
     assert count_users(db, username="ada") == 0
 
 
