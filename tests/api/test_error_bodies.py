@@ -5,7 +5,9 @@ traceback, SQL or a password hash."""
 import json
 
 import pytest
+from pydantic import ValidationError
 
+from app.schemas.common import Name, RequestModel
 from app.testing.factories import DEFAULT_PASSWORD, ItemFactory
 
 MIB = 1024 * 1024
@@ -190,3 +192,27 @@ def test_a_length_error_says_which_length_in_words(client, user_headers, path, b
     assert response.status_code == 422
     [error] = response.json()["detail"]
     assert (error["loc"], error["msg"]) == (["body", field], message)
+
+
+class VillainCreate(RequestModel):
+    """A schema as README "Adding a resource" writes one."""
+
+    name: Name
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("", "String should have at least 1 character"),
+     ("x" * 101, "String should have at most 100 characters")],
+    ids=["empty", "too-long"],
+)
+def test_a_new_resource_written_as_the_readme_says_words_its_length_errors_alike(
+    client, user_headers, name, message
+):
+    response = client.post(TEAMS, json={"name": name, "headquarters": "HQ"}, headers=user_headers)
+    with pytest.raises(ValidationError) as raised:
+        VillainCreate(name=name)
+
+    [team_error] = response.json()["detail"]
+    [villain_error] = raised.value.errors()
+    assert team_error["msg"] == villain_error["msg"] == message
