@@ -239,11 +239,18 @@ def test_register_with_unknown_field_is_422(client, db, extra):
     assert count_users(db) == 0
 
 
-@pytest.mark.parametrize("payload", ["not json", "[]", '"ada"', "{"])
-def test_register_with_a_body_that_is_not_a_user_object_is_422(client, payload):
+@pytest.mark.parametrize(
+    ("payload", "error_type"),
+    [("not json", "json_invalid"), ("[]", "model_attributes_type"),
+     ('"ada"', "model_attributes_type"), ("{", "json_invalid")],
+)
+def test_register_with_a_body_that_is_not_a_user_object_is_422(client, db, payload, error_type):
     response = client.post(USERS, content=payload, headers={"Content-Type": "application/json"})
 
     assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["type"] == error_type
+    assert count_users(db) == 0
 
 
 @pytest.mark.parametrize(
@@ -258,10 +265,16 @@ def test_register_with_a_body_that_is_not_a_user_object_is_422(client, payload):
         {"full_name": None},
     ],
 )
-def test_register_accepts_boundary_values(client, overrides):
-    response = client.post(USERS, json=new_user(**overrides))
+def test_register_accepts_boundary_values(client, db, overrides):
+    sent = new_user(**overrides)
+
+    response = client.post(USERS, json=sent)
 
     assert response.status_code == 201
+    assert (response.json()["username"], response.json()["full_name"]) == (
+        sent["username"], sent["full_name"]
+    )
+    assert count_users(db, username=sent["username"]) == 1
 
 
 def test_register_rejection_does_not_echo_the_password(client):
@@ -351,6 +364,8 @@ def test_list_users_with_bad_is_active_value_is_422(client, user_headers):
     response = client.get(USERS, params={"is_active": "maybe"}, headers=user_headers)
 
     assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["query", "is_active"], "bool_parsing")
 
 
 def test_list_users_needs_a_token(client, user):
@@ -468,7 +483,7 @@ def test_update_unknown_user_is_404(client, user, superuser_headers):
         f"{USERS}/{user.id + 1000}", json={"full_name": "x"}, headers=superuser_headers
     )
 
-    assert response.status_code == 404
+    assert (response.status_code, response.json()) == (404, {"detail": "User not found"})
 
 
 @pytest.mark.parametrize("field", ["is_active", "is_superuser"])
@@ -552,10 +567,17 @@ def test_update_with_null_full_name_clears_it(client, db, user, user_headers):
         {"is_active": "false"},
     ],
 )
-def test_update_with_invalid_body_is_422(client, user, superuser_headers, body):
+def test_update_with_invalid_body_is_422(client, db, user, superuser_headers, body):
+    before = (user.username, user.email, user.full_name, user.hashed_password, user.is_active)
+
     response = client.patch(f"{USERS}/{user.id}", json=body, headers=superuser_headers)
 
     assert response.status_code == 422
+    [field] = body
+    assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
+    db.refresh(user)
+    assert (user.username, user.email, user.full_name, user.hashed_password,
+            user.is_active) == before
 
 
 @pytest.mark.parametrize("taken", ["Bob", "bob", "BOB"])
@@ -666,7 +688,7 @@ def test_user_cannot_delete_another_user(client, db, user_headers):
 def test_delete_unknown_user_is_404(client, user, superuser_headers):
     response = client.delete(f"{USERS}/{user.id + 1000}", headers=superuser_headers)
 
-    assert response.status_code == 404
+    assert (response.status_code, response.json()) == (404, {"detail": "User not found"})
 
 
 def test_deleting_a_user_removes_their_items(client, db, user, user_headers):
