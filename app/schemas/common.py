@@ -9,6 +9,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     WithJsonSchema,
 )
 
@@ -36,13 +37,20 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-# What every stored string carries, after its own constraints (so that a length
-# error reads "String should have at least 8 characters", not a generic one):
-# `Annotated[str, StringConstraints(...), Storable, NoNul]`.
+# What every stored string carries, after its own constraints.
 Storable = AfterValidator(storable_text)
 NoNul = Field(json_schema_extra={"pattern": NO_NUL_PATTERN})
 SafeStr = Annotated[str, Storable, NoNul]
 
+
+# A stored string with limits of its own puts them first, so that an error says them in
+# words ("String should have at least 1 character"):
+# `Annotated[str, StringConstraints(...), Storable, NoNul]`. Written the other way round,
+# `Annotated[SafeStr, StringConstraints(...)]`, the lengths are checked after the
+# validator and the error reads "Value should have at least 1 item after validation".
+#
+# A name: of a team, a hero, or a resource of yours (README "Adding a resource").
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100), Storable, NoNul]
 
 
 def _int_range(minimum: int, maximum: int) -> Any:

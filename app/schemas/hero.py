@@ -1,11 +1,9 @@
-from typing import Annotated
+from pydantic import ConfigDict, Field
 
-from pydantic import ConfigDict, Field, StringConstraints
-
-from app.schemas.common import BigInt, Id, NoNul, RequestModel, Storable, Timestamps
+from app.schemas.common import BigInt, Id, Name, RequestModel, Timestamps
 from app.schemas.team import TeamBrief
 
-HeroName = Annotated[str, StringConstraints(min_length=1, max_length=100), Storable, NoNul]
+HeroName = Name
 
 
 class HeroCreate(RequestModel):

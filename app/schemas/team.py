@@ -2,9 +2,9 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from app.schemas.common import NoNul, RequestModel, ResponseModel, Storable, Timestamps
+from app.schemas.common import Name, NoNul, RequestModel, ResponseModel, Storable, Timestamps
 
-TeamName = Annotated[str, StringConstraints(min_length=1, max_length=100), Storable, NoNul]
+TeamName = Name
 Headquarters = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable, NoNul]
 
 

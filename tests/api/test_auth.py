@@ -24,6 +24,13 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
+def assert_token_for(client, response, username):
+    """A login that worked: its token signs in as that user."""
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    assert client.get(ME, headers=bearer(token)).json()["username"] == username
+
+
 def craft_token(user, settings, *, key=None, expires_in=timedelta(minutes=5), **claims):
     now = datetime.now(UTC)
     payload = {
@@ -72,7 +79,7 @@ def test_login_with_username_or_email_in_any_case(client, login_name):
 def test_login_with_email_under_unicode_case_folding(client, registered, login_name):
     UserFactory(username="folded", email=registered)
 
-    assert login(client, login_name, DEFAULT_PASSWORD).status_code == 200
+    assert_token_for(client, login(client, login_name, DEFAULT_PASSWORD), "folded")
 
 
 def test_login_token_names_the_user_and_lasts_an_hour(client, settings):
@@ -132,7 +139,7 @@ def test_login_password_is_case_sensitive(client):
 
     response = login(client, "bob", DEFAULT_PASSWORD.upper())
 
-    assert response.status_code == 401
+    assert (response.status_code, response.json()) == (401, WRONG_CREDENTIALS)
 
 
 def test_inactive_user_with_right_password_is_403(client):
@@ -153,6 +160,8 @@ def test_login_missing_a_field_is_422(client, missing):
     response = client.post(TOKEN, data=form)
 
     assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["type"], error["loc"]) == ("missing", ["body", missing])
 
 
 # --- Long and multi-byte passwords -------------------------------------------------------
@@ -172,7 +181,7 @@ def test_long_password_logs_in(client):
 
     response = login(client, "longpw", LONG_PASSWORD)
 
-    assert response.status_code == 200
+    assert_token_for(client, response, "longpw")
 
 
 @pytest.mark.parametrize("password", ["é" * 128, "🔑" * 128, "密码" * 64])
@@ -181,7 +190,7 @@ def test_multibyte_password_of_128_characters_logs_in(client, password):
 
     response = login(client, "unicode", password)
 
-    assert response.status_code == 200
+    assert_token_for(client, response, "unicode")
 
 
 def test_multibyte_password_differing_only_at_the_end_is_refused(client):
@@ -189,7 +198,7 @@ def test_multibyte_password_differing_only_at_the_end_is_refused(client):
 
     response = login(client, "unicode", "é" * 127 + "e")
 
-    assert response.status_code == 401
+    assert (response.status_code, response.json()) == (401, WRONG_CREDENTIALS)
 
 
 # --- Bearer tokens -----------------------------------------------------------------------

@@ -252,15 +252,22 @@ def test_list_heroes_without_age_filter_includes_heroes_without_age(client, user
     assert listed_names(response) == ["Ageless"]
 
 
+NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
+
+
 @pytest.mark.parametrize(
-    "params",
-    [{"min_age": -1}, {"max_age": "old"}, {"team_id": "abc"}, {"min_age": 2**63}],
-    ids=["negative-min-age", "max-age-not-int", "team-id-not-int", "min-age-past-64-bits"],
+    ("name", "value", "message"),
+    [("min_age", -1, "Input should be greater than or equal to 0"),
+     ("max_age", "old", NOT_AN_INTEGER),
+     ("team_id", "abc", NOT_AN_INTEGER)],
+    ids=["negative-min-age", "max-age-not-int", "team-id-not-int"],
 )
-def test_list_heroes_with_invalid_filter_is_422(client, user_headers, params):
-    response = client.get(HEROES, params=params, headers=user_headers)
+def test_list_heroes_with_invalid_filter_is_422(client, user_headers, name, value, message):
+    response = client.get(HEROES, params={name: value}, headers=user_headers)
 
     assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["msg"]) == (["query", name], message)
 
 
 def test_update_hero_with_null_team_leaves_the_team(client, user_headers):

@@ -37,6 +37,9 @@ def test_fractional_number_is_not_an_integer(client, user_headers):
                            json={"name": "Float", "secret_name": "s", "age": 30.5})
 
     assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["msg"]) == (["body", "age"], "Input should be a valid integer")
+    assert client.get("/api/v1/heroes", headers=user_headers).json() == []
 
 
 def test_unpaired_surrogate_is_refused_not_a_500(client, user_headers):

@@ -64,12 +64,14 @@ def test_migrate_on_a_create_all_database_says_to_stamp_and_changes_nothing(
     create_all_url, sync_engine
 ):
     before = schema(sync_engine)
+    first, second, third, *more = sorted(before)  # the models' tables, however many
+    named = ", ".join([first, second, third, *(["..."] if more else [])])
 
     result = run_cli("migrate", database_url=create_all_url)
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: the database has tables (heroes, items, teams, ...) but no Alembic version: "
+        f"error: the database has tables ({named}) but no Alembic version: "
         "run `python -m app stamp` to check it against the models and adopt it"
     ]
     assert schema(sync_engine) == before
@@ -125,8 +127,8 @@ def test_stamp_summarises_many_differences_in_twenty_lines(database_url, sync_en
         for n in range(30):
             conn.execute(text(f"CREATE TABLE legacy_{n:02d} (id INTEGER PRIMARY KEY)"))
 
-    found = len(drift(sync_engine))  # 30 extra tables, 4 missing ones and their indexes
-    assert found > 34
+    found = len(drift(sync_engine))  # 30 extra tables, the models' missing, their indexes
+    assert found > 30 + len(Base.metadata.tables)
 
     result = run_cli("stamp", database_url=database_url)
 

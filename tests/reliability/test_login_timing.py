@@ -11,15 +11,15 @@ ROUNDS = 10
 SAMPLES = 9
 
 
-def test_unknown_user_and_wrong_password_cost_about_the_same(app, client, settings):
-    app.state.settings = settings.model_copy(update={"bcrypt_rounds": ROUNDS})
+def test_unknown_user_and_wrong_password_cost_about_the_same(client_with):
+    client = client_with(bcrypt_rounds=ROUNDS)
     UserFactory(username="timed", hashed_password=hash_password("the right password", ROUNDS))
 
     def failed_login_time(username: str) -> float:
         t0 = time.perf_counter()
         response = client.post("/api/v1/auth/token",
                                data={"username": username, "password": "wrong password"})
-        assert response.status_code == 401
+        assert response.json() == {"detail": "Incorrect username or password"}
         return time.perf_counter() - t0
 
     unknown, wrong = [], []
