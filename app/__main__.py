@@ -33,11 +33,13 @@ def _migrate(args: argparse.Namespace) -> None:
 
 def _stamp(args: argparse.Namespace) -> None:
     import app.models  # noqa: F401  (registers every table on Base.metadata)
-    from app.db.adopt import CannotAdopt, adopt
+    from app.db.adopt import MAX_LINES, CannotAdopt, adopt
     from app.db.base import Base
 
     try:
-        adopted = adopt(get_settings().database_url, Base.metadata)
+        adopted = adopt(
+            get_settings().database_url, Base.metadata, limit=None if args.all else MAX_LINES
+        )
     except CannotAdopt as exc:
         lines = [f"error: {exc.summary}", *(f"  {line}" for line in exc.details)]
         raise SystemExit("\n".join(lines)) from None
@@ -48,6 +50,9 @@ def _stamp(args: argparse.Namespace) -> None:
         )
     else:
         print(f"database matches the models; stamped at {adopted.revision}")
+
+
+MAX_LINES_SHOWN = 20  # app/db/adopt.py's MAX_LINES, without importing the database layer
 
 
 def _read_password() -> str:
@@ -187,9 +192,14 @@ def _parser() -> argparse.ArgumentParser:
     stamp = commands.add_parser(
         "stamp",
         help="adopt a database built without Alembic (create_all)",
-        description="Check that the database's schema matches the models, as `alembic "
-        "check` would, and stamp it at the newest revision; if it differs, list the "
-        "differences and change nothing.",
+        description="Check that the database's schema matches the models (tables, columns, "
+        "types, primary keys, unique constraints, foreign keys, indexes) and stamp it at the "
+        "newest revision; if it differs, list the differences and change nothing. Another "
+        "application's database (its own tables, or another Alembic/Flask-Migrate history) "
+        "is refused: `import-legacy` copies its rows instead.",
+    )
+    stamp.add_argument(
+        "--all", action="store_true", help=f"list every difference (default: {MAX_LINES_SHOWN})"
     )
     stamp.set_defaults(handler=_stamp)
 
