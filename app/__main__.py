@@ -139,6 +139,77 @@ def _count_of(number: int, singular: str, plural: str | None = None) -> str:
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
+def _import_legacy(args: argparse.Namespace) -> None:
+    import tomllib
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from app.db import migrate
+    from app.services.legacy_import import ImportProblem, Resolutions, import_legacy
+
+    settings = get_settings()
+    migrate.require_head(settings.database_url)
+    try:
+        zone = ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SystemExit(
+            f"error: --timezone {args.timezone!r} is not a time zone; give the zone the "
+            "legacy application wrote its timestamps in, e.g. UTC or Europe/Paris"
+        ) from None
+    rename, skip, tables = {}, set(args.skip), {}
+    if args.resolve:
+        try:
+            with open(args.resolve, "rb") as f:
+                plan = tomllib.load(f)
+            rename.update({str(k): str(v) for k, v in plan.get("rename", {}).items()})
+            skip.update(str(name) for name in plan.get("skip", []))
+            tables.update({str(k): str(v) for k, v in plan.get("tables", {}).items()})
+        except (OSError, tomllib.TOMLDecodeError, AttributeError, TypeError) as exc:
+            raise SystemExit(f"error: --resolve {args.resolve}: {exc}") from None
+    for option, pairs, into in (("--rename", args.rename, rename), ("--table", args.table, tables)):
+        for pair in pairs:
+            old, sep, new = pair.partition("=")
+            if not (old and sep and new):
+                raise SystemExit(f"error: {option} {pair!r}: write it as OLD=NEW")
+            into[old] = new
+    started = time.monotonic()
+    try:
+        report = import_legacy(
+            args.source or settings.database_url,
+            settings.database_url,
+            zone=zone,
+            schema=args.schema,
+            resolutions=Resolutions(rename=rename, skip=frozenset(skip)),
+            table_map=tables,
+            users_table=args.users_table,
+        )
+    except ImportProblem as exc:
+        raise SystemExit(f"error: {exc}") from None
+    for table in sorted(set(report.imported) | set(report.already)):
+        print(
+            f"{table}: {report.imported[table]} imported, "
+            f"{report.already[table]} already imported before"
+        )
+    for line in (*report.notes, *report.skipped):
+        print(f"note: {line}")
+    if report.sequences:
+        print(f"sequences reset: {', '.join(report.sequences)}")
+    print(
+        f"{sum(report.imported.values())} rows imported, {len(report.refused)} refused, "
+        f"in {time.monotonic() - started:.1f}s"
+    )
+    if report.refused:
+        lines = [f"  {refusal}" for refusal in report.refused]
+        raise SystemExit(
+            "\n".join(
+                [
+                    f"error: {len(report.refused)} legacy rows were not imported (what was "
+                    "imported stays; resolve these, then run the same command again):",
+                    *lines,
+                ]
+            )
+        )
+
+
 def _serve(args: argparse.Namespace) -> None:
     from app.serve import serve
 
@@ -166,7 +237,7 @@ def _positive(text: str) -> int:
 
 
 # Commands that open DATABASE_URL: a URL that cannot make an engine is a bad setting.
-_USING_THE_DATABASE = {_migrate, _stamp, _create_superuser, _seed}
+_USING_THE_DATABASE = {_migrate, _stamp, _create_superuser, _seed, _import_legacy}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -221,6 +292,43 @@ def _parser() -> argparse.ArgumentParser:
         "--password", help="read from the terminal without echo (or stdin) when omitted"
     )
     superuser.set_defaults(handler=_create_superuser)
+
+    legacy = commands.add_parser(
+        "import-legacy",
+        help="copy a legacy application's users and rows into this database",
+        description="Copy the users (and every other table that has a table of the same "
+        "name here) of a legacy application's database into DATABASE_URL, migrated to "
+        "head. Usernames and emails pass this project's rules; rows that do not fit are "
+        "listed with why and left out until resolved (--rename, --skip, --resolve). "
+        "Running it again imports nothing twice. See docs/migrating-from-legacy-sqlalchemy.md.",
+    )
+    legacy.add_argument(
+        "--from", dest="source", metavar="URL",
+        help="the legacy database (default: DATABASE_URL, with --schema)",
+    )
+    legacy.add_argument("--schema", help="the legacy tables' PostgreSQL schema, e.g. legacy")
+    legacy.add_argument(
+        "--timezone", required=True,
+        help="the zone the legacy timestamps without one were written in, e.g. UTC",
+    )
+    legacy.add_argument("--users-table", help="default: user, users or auth_user")
+    legacy.add_argument(
+        "--rename", action="append", default=[], metavar="OLD=NEW",
+        help="import legacy user OLD under the username NEW (repeatable)",
+    )
+    legacy.add_argument(
+        "--skip", action="append", default=[], metavar="USERNAME",
+        help="leave legacy user USERNAME (and their rows) out (repeatable)",
+    )
+    legacy.add_argument(
+        "--table", action="append", default=[], metavar="LEGACY=OURS",
+        help="copy legacy table LEGACY into table OURS (repeatable)",
+    )
+    legacy.add_argument(
+        "--resolve", metavar="FILE",
+        help="a TOML file: skip = [...], [rename] old = \"new\", [tables] legacy = \"ours\"",
+    )
+    legacy.set_defaults(handler=_import_legacy)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")

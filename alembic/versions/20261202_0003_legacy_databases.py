@@ -1,4 +1,4 @@
-"""users.hashed_password: 255 characters, room for legacy applications' hashes
+"""legacy databases: users.hashed_password of 255 characters; legacy_rows
 
 Revision ID: 0003
 Revises: 0002
@@ -7,6 +7,9 @@ Create Date: 2026-12-02
 A Werkzeug pbkdf2 hash is 102 characters, a scrypt one 162: users imported from a
 Flask application (`python -m app import-legacy`) keep them until their next login,
 when the service replaces them with bcrypt (app/core/password_formats.py).
+
+legacy_rows records which legacy row became which row here, so that import-legacy
+imports nothing twice and resumes after an interruption.
 """
 
 from collections.abc import Iterator, Sequence
@@ -25,6 +28,15 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    op.create_table(
+        "legacy_rows",
+        sa.Column("legacy_table", sa.String(length=100), nullable=False),
+        sa.Column("legacy_key", sa.String(length=500), nullable=False),
+        sa.Column("target_table", sa.String(length=100), nullable=False),
+        sa.Column("target_key", sa.String(length=500), nullable=False),
+        sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("legacy_table", "legacy_key", name=op.f("pk_legacy_rows")),
+    )
     with _username_index_kept_on_sqlite(), _batch(length=100) as batch:
         batch.alter_column(
             "hashed_password",
@@ -35,6 +47,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("legacy_rows")
     # Refuses (the database's "value too long") while a legacy hash is still stored.
     with _username_index_kept_on_sqlite(), _batch(length=255) as batch:
         batch.alter_column(
