@@ -68,6 +68,7 @@ def _create_superuser(args: argparse.Namespace) -> None:
     from app.db import migrate
     from app.db.session import batch_session
     from app.schemas.user import UserCreate
+    from app.services.commit import SequenceRepaired
     from app.services.users import create_user
 
     settings = get_settings()
@@ -79,9 +80,14 @@ def _create_superuser(args: argparse.Namespace) -> None:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SystemExit(f"error: {problems}") from None
     with batch_session(settings) as db:
-        user = create_user(
-            db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
-        )
+        try:
+            user = create_user(
+                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+            )
+        except SequenceRepaired:  # ids were copied in; the sequence is past them now
+            user = create_user(
+                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+            )
     print(f"created superuser {user.username} (id {user.id})")
 
 

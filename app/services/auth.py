@@ -22,6 +22,7 @@ from app.core.security import (
 from app.models import User
 from app.schemas.auth import Token
 from app.schemas.user import UserCreate
+from app.services.commit import SequenceRepaired
 from app.services.errors import Conflict, InactiveUser, InvalidCredentials, NotAuthenticated
 from app.services.users import create_user, get_user_by_login
 
@@ -142,9 +143,14 @@ def ensure_first_superuser(db: Session, *, settings: Settings) -> User | None:
         return existing
     user_in = UserCreate(username=username, email=email, password=password)
     try:
-        return create_user(
-            db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
-        )
+        try:
+            return create_user(
+                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+            )
+        except SequenceRepaired:  # ids were copied in (import-legacy); the id is free now
+            return create_user(
+                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+            )
     except Conflict:
         # Another worker starting at the same moment created it first.
         return get_user_by_login(db, login=username)

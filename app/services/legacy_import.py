@@ -38,12 +38,12 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
 )
 from sqlalchemy.pool import NullPool
 
 from app.core.casefold import caseless_key
 from app.core.password_formats import RAW_BCRYPT_PREFIX
+from app.db import sequences
 from app.db.base import Base
 from app.db.drivers import sync_url
 from app.db.schema_compare import known_expression_indexes_quiet
@@ -406,26 +406,7 @@ class _Importer:
     def reset_sequences(self) -> None:
         """Every sequence past the largest id its table holds: ids were copied, and the
         next registration must not be handed one of them (pk_users, a 500)."""
-        if self.target.dialect.name != "postgresql":
-            return  # SQLite's INTEGER PRIMARY KEY takes max(id) + 1 by itself
-        for table in self.ours.sorted_tables:
-            pk = list(table.primary_key.columns)
-            if len(pk) != 1:
-                continue
-            sequence = self.target.execute(
-                text("SELECT pg_get_serial_sequence(:table, :column)"),
-                {"table": table.name, "column": pk[0].name},
-            ).scalar()
-            if sequence is None:
-                continue
-            self.target.execute(
-                text(
-                    f'SELECT setval(:sequence, COALESCE((SELECT max("{pk[0].name}") '
-                    f'FROM "{table.name}"), 0) + 1, false)'
-                ),
-                {"sequence": sequence},
-            )
-            self.report.sequences.append(table.name)
+        self.report.sequences = sequences.reset(self.target, list(self.ours.sorted_tables))
         self.target.commit()
 
 
