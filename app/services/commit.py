@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from sqlalchemy import PrimaryKeyConstraint, Table, UniqueConstraint, delete
+from sqlalchemy import MetaData, PrimaryKeyConstraint, Table, UniqueConstraint, delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -38,10 +38,10 @@ class SequenceRepaired(Exception):
         )
 
 
-def _named_by_columns(table_name: str, columns: list[str]) -> str:
+def _named_by_columns(table_name: str, columns: list[str], metadata: MetaData) -> str:
     """The name of the key over `columns` of `table_name`, as PostgreSQL reports it: so
     a composite primary key is `pk_followers` on SQLite too, not `uq_followers_...`."""
-    table = Base.metadata.tables.get(table_name)
+    table = metadata.tables.get(table_name)
     wanted = set(columns)
     if table is not None:
         for constraint in table.constraints:
@@ -55,8 +55,9 @@ def _named_by_columns(table_name: str, columns: list[str]) -> str:
     return f"uq_{table_name}_{'_'.join(columns)}"  # the naming convention's uq_ name
 
 
-def constraint_name(exc: IntegrityError) -> str | None:
-    """The name of the constraint `exc` broke, as app/db/base.py's convention spells it."""
+def constraint_name(exc: IntegrityError, metadata: MetaData | None = None) -> str | None:
+    """The name of the constraint `exc` broke, as app/db/base.py's convention spells it
+    (`metadata`: where the tables are declared; the project's models by default)."""
     orig = exc.orig
     diag = getattr(orig, "diag", None)  # psycopg2
     if diag is not None and diag.constraint_name:
@@ -69,19 +70,22 @@ def constraint_name(exc: IntegrityError) -> str | None:
         return match.group(1)
     if match := _SQLITE_UNIQUE_COLUMNS.search(message):
         qualified = [part.split(".") for part in match.group(1).split(", ")]
-        return _named_by_columns(qualified[0][0], [column for _, column in qualified])
+        columns = [column for _, column in qualified]
+        return _named_by_columns(qualified[0][0], columns, metadata or Base.metadata)
     return None
 
 
-def _primary_key_of(name: str) -> Table | None:
-    for table in Base.metadata.tables.values():
+def _primary_key_of(name: str, metadata: MetaData) -> Table | None:
+    for table in metadata.tables.values():
         if table.primary_key.name == name:
             return table
     return None
 
 
-def _error_for(exc: IntegrityError, violations: Mapping[str, DomainError]) -> DomainError | None:
-    name = constraint_name(exc)
+def _error_for(
+    exc: IntegrityError, violations: Mapping[str, DomainError], metadata: MetaData
+) -> DomainError | None:
+    name = constraint_name(exc, metadata)
     if name is not None:
         return violations.get(name)
     if _SQLITE_FOREIGN_KEY in str(exc.orig):
@@ -98,6 +102,7 @@ def mapped_errors(
     violations: Mapping[str, DomainError] | None = None,
     *,
     row: type[Base] | None = None,
+    metadata: MetaData | None = None,
 ) -> Iterator[None]:
     """Around writes that may fail before the commit (a Core `insert(...)` executed at
     once, a flush), the same translation `commit` makes:
@@ -105,16 +110,19 @@ def mapped_errors(
         with mapped_errors(db, {"pk_followers": Conflict("already following")}):
             db.execute(insert(followers).values(...))
             db.commit()
+
+    `metadata`: where the tables are declared, if not on the project's `Base`.
     """
+    metadata = metadata or Base.metadata
     try:
         yield
     except IntegrityError as exc:
         db.rollback()
-        error = _error_for(exc, violations or {})
+        error = _error_for(exc, violations or {}, metadata)
         if error is not None:
             raise error from exc
-        name = constraint_name(exc)
-        table = _primary_key_of(name) if name is not None else None
+        name = constraint_name(exc, metadata)
+        table = _primary_key_of(name, metadata) if name is not None else None
         if table is not None and sequences.repair_if_behind(db, table):
             raise SequenceRepaired(table.name) from exc
         raise
