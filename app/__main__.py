@@ -201,7 +201,7 @@ def _import_legacy(args: argparse.Namespace) -> None:
         print(f"sequences reset: {', '.join(report.sequences)}")
     print(
         f"{sum(report.imported.values())} rows imported, {len(report.refused)} refused, "
-        f"in {time.monotonic() - started:.1f}s"
+        f"{len(report.skipped)} skipped as asked, in {time.monotonic() - started:.1f}s"
     )
     if report.refused:
         lines = [f"  {refusal}" for refusal in report.refused]

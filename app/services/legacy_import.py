@@ -142,6 +142,7 @@ class _Importer:
         # legacy table -> legacy primary key -> the new row's primary key
         self.ids: dict[str, dict[Any, Any]] = {}
         self.refused_keys: dict[str, set[Any]] = {}
+        self.skipped_keys: dict[str, set[Any]] = {}  # as asked, and the rows that go with them
         self.legacy_tables = {
             t.name: t for t in legacy.tables.values() if t.name != "alembic_version"
         }
@@ -179,9 +180,9 @@ class _Importer:
             )
         )
 
-    def _refuse(self, table: Table, key: Any, reason: str) -> None:
+    def _refuse(self, table: Table, key: Any, reason: str, *, shown: str | None = None) -> None:
         self.refused_keys.setdefault(table.name, set()).add(key)
-        self.report.refused.append(Refusal(table.name, str(key), reason))
+        self.report.refused.append(Refusal(table.name, shown or str(key), reason))
 
     # --- users -------------------------------------------------------------------------
 
@@ -216,15 +217,15 @@ class _Importer:
             old_name = str(row["username"])
             if old_name in self.resolutions.skip:
                 self.report.skipped.append(f"{legacy.name} {key} ({old_name}): skipped as asked")
-                self.refused_keys.setdefault(legacy.name, set()).add(key)
+                self.skipped_keys.setdefault(legacy.name, set()).add(key)
                 continue
             username = self.resolutions.rename.get(old_name, old_name)
             problem = self._user_problem(username, row["email"], row[password.name])
             if problem:
                 self._refuse(
                     legacy, key,
-                    f"({old_name}) {problem}; resolve with --rename '{old_name}=NEW' or "
-                    f"--skip '{old_name}'",
+                    f"{problem}; resolve with --rename '{old_name}=NEW' or --skip '{old_name}'",
+                    shown=f"{key} ({old_name})",
                 )
                 continue
             email = _emails.validate_python(row["email"])
@@ -365,9 +366,14 @@ class _Importer:
                 continue
             seen.add(legacy_key)
             values = {n: _as_utc(whole[n], self.zone) for n in common}
-            lost = self._follow(values, follows)
+            row_key = key if key is not None else legacy_key
+            lost, skipped = self._follow(values, follows)
+            if skipped:
+                self.skipped_keys.setdefault(legacy.name, set()).add(row_key)
+                self.report.skipped.append(f"{legacy.name} {row_key}: {lost}")
+                continue
             if lost:
-                self._refuse(legacy, key if key is not None else legacy_key, lost)
+                self._refuse(legacy, row_key, lost)
                 continue
             if own_id is not None and own_id.name in values and not self._free(
                 target, values[own_id.name]
@@ -389,17 +395,22 @@ class _Importer:
                 pending = 0
         self.target.commit()
 
-    def _follow(self, values: dict[str, Any], follows: dict[str, str]) -> str | None:
-        """Replace legacy ids by new ones; why not, when a referenced row was not imported."""
+    def _follow(self, values: dict[str, Any], follows: dict[str, str]) -> tuple[str | None, bool]:
+        """Replace legacy ids by new ones. When a referenced row was not imported: why,
+        and whether that was a skip asked for (the row goes with it) or a refusal."""
         for column, table in follows.items():
             old = values.get(column)
             if old is None:
                 continue
             if old not in self.ids[table]:
-                why = "refused or skipped" if old in self.refused_keys.get(table, ()) else "missing"
-                return f"{column} points at {table} {old}, which was not imported ({why})"
+                if old in self.skipped_keys.get(table, ()):
+                    return f"left out with {table} {old}, skipped as asked", True
+                points = f"{column} points at {table} {old}"
+                if old in self.refused_keys.get(table, ()):
+                    return f"{points}, which was refused (resolve it)", False
+                return f"{points}, which the legacy database lacks", False
             values[column] = self.ids[table][old]
-        return None
+        return None, False
 
     # --- sequences ---------------------------------------------------------------------
 
