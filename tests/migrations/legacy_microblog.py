@@ -67,9 +67,12 @@ PASSWORDS = {username: password for _, username, _, password in USERS}
 NAIVE = datetime(2023, 7, 1, 12, 30)  # 12:30 in the legacy server's zone
 
 
-def build(url: str, *, with_data: bool = True) -> None:
-    """Create the legacy tables at `url` (Flask-Migrate's revision stamped) and fill them."""
-    engine = create_engine(sync_url(url))
+def build(url: str, *, with_data: bool = True, schema: str | None = None) -> None:
+    """Create the legacy tables at `url` (in `schema`, when given), Flask-Migrate's
+    revision stamped, and fill them."""
+    engine = create_engine(sync_url(url)).execution_options(
+        schema_translate_map={None: schema} if schema else None
+    )
     try:
         legacy.create_all(engine)
         with engine.begin() as conn:

@@ -232,3 +232,20 @@ def test_a_resolution_file_works_like_the_options(legacy_url, target_url, tmp_pa
     assert rows(target, "SELECT username FROM users ORDER BY id") == [
         ("miguel",), ("susan",), ("jose",), ("mary_jane",), ("John",), ("ann",), ("david",)
     ]
+
+
+def test_legacy_tables_in_a_postgresql_schema_of_the_same_database(target_url, target):
+    if not target_url.startswith("postgresql"):
+        pytest.skip("schemas are PostgreSQL's; SQLite legacy databases are read with --from")
+    with target.begin() as conn:
+        conn.execute(text("CREATE SCHEMA legacy"))
+    legacy_microblog.build(target_url, schema="legacy")
+
+    result = run_cli(
+        "import-legacy", "--schema", "legacy", "--timezone", "UTC", "--table", "post=posts",
+        *RESOLVE, database_url=target_url,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert "users: 7 imported, 0 already imported before" in result.stdout.splitlines()
+    assert rows(target, "SELECT count(*) FROM posts") == [(18,)]
