@@ -222,11 +222,14 @@ class _Importer:
             username = self.resolutions.rename.get(old_name, old_name)
             problem = self._user_problem(username, row["email"], row[password.name])
             if problem:
-                self._refuse(
-                    legacy, key,
-                    f"{problem}; resolve with --rename '{old_name}=NEW' or --skip '{old_name}'",
-                    shown=f"{key} ({old_name})",
+                # A new username resolves a username; an email only its owner can fix.
+                fix = (
+                    f"--rename '{old_name}=NEW' or --skip '{old_name}'"
+                    if problem.startswith("username")
+                    else f"--skip '{old_name}', or correct it in the legacy database"
                 )
+                shown = f"{key} ({old_name})"
+                self._refuse(legacy, key, f"{problem}; resolve with {fix}", shown=shown)
                 continue
             email = _emails.validate_python(row["email"])
             stored_hash = str(row[password.name])
@@ -296,6 +299,9 @@ class _Importer:
             if legacy.name in (self.users.name, "alembic_version"):
                 continue
             count = self.source.execute(select(func.count()).select_from(legacy)).scalar_one()
+            if count == 0:
+                self.report.notes.append(f"{legacy.name}: empty, nothing to import")
+                continue
             target_name = self.table_map.get(legacy.name, legacy.name)
             target = self.ours.tables.get(target_name)
             if target is None:

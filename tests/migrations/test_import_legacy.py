@@ -249,3 +249,28 @@ def test_legacy_tables_in_a_postgresql_schema_of_the_same_database(target_url, t
     assert result.returncode == 0, result.stderr
     assert "users: 7 imported, 0 already imported before" in result.stdout.splitlines()
     assert rows(target, "SELECT count(*) FROM posts") == [(18,)]
+
+
+def test_emails_that_do_not_fit_are_refused_with_what_resolves_them(tmp_path, target_url):
+    with fresh_database(tmp_path, "emails") as url:
+        legacy_microblog.build(url, with_data=False)
+        engine = create_engine(sync_url(url))
+        with engine.begin() as conn:
+            conn.execute(legacy_microblog.user.insert(), [
+                {"id": 1, "username": "anna", "email": "Anna@example.com", "password_hash": "x"},
+                {"id": 2, "username": "anna2", "email": "anna@EXAMPLE.com", "password_hash": "x"},
+                {"id": 3, "username": "bad", "email": "not-an-email", "password_hash": "x"},
+            ])  # fmt: skip
+        engine.dispose()
+
+        result = run_cli("import-legacy", "--from", url, "--timezone", "UTC",
+                         database_url=target_url)  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[1:] == [
+        "  user 2 (anna2): email anna@example.com is taken ignoring case by user 1 "
+        "(anna@example.com); resolve with --skip 'anna2', or correct it in the legacy database",
+        "  user 3 (bad): email 'not-an-email' is not valid: value is not a valid email address: "
+        "An email address must have an @-sign.; resolve with --skip 'bad', or correct it in the "
+        "legacy database",
+    ]
