@@ -34,17 +34,17 @@ def _migrate(args: argparse.Namespace) -> None:
 def _stamp(args: argparse.Namespace) -> None:
     import app.models  # noqa: F401  (registers every table on Base.metadata)
     from app.db import migrate
-    from app.db.adopt import CannotAdopt, adopt
+    from app.db.adopt import MAX_LINES, CannotAdopt, adopt
     from app.db.base import Base
 
     try:
-        adopted = adopt(get_settings().database_url, Base.metadata)
+        adopted = adopt(
+            get_settings().database_url, Base.metadata, limit=None if args.all else MAX_LINES
+        )
     except CannotAdopt as exc:
         lines = [f"error: {exc.summary}", *(f"  {line}" for line in exc.details)]
         raise SystemExit("\n".join(lines)) from None
     if adopted.already:
-        # A revision this code does not know: `migrate` would not upgrade it (issue 17, 7).
-        migrate.check_revisions(adopted.revision)
         advice = (
             "it is at head" if adopted.revision == migrate.head_revision()
             else "`python -m app migrate` upgrades it"
@@ -52,6 +52,9 @@ def _stamp(args: argparse.Namespace) -> None:
         print(f"database already under Alembic, at {adopted.revision}; nothing to stamp ({advice})")
     else:
         print(f"database matches the models; stamped at {adopted.revision}")
+
+
+MAX_LINES_SHOWN = 20  # app/db/adopt.py's MAX_LINES, without importing the database layer
 
 
 def _read_password() -> str:
@@ -67,6 +70,7 @@ def _create_superuser(args: argparse.Namespace) -> None:
     from app.db import migrate
     from app.db.session import batch_session
     from app.schemas.user import UserCreate
+    from app.services.commit import SequenceRepaired
     from app.services.users import create_user
 
     settings = get_settings()
@@ -78,9 +82,14 @@ def _create_superuser(args: argparse.Namespace) -> None:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise SystemExit(f"error: {problems}") from None
     with batch_session(settings) as db:
-        user = create_user(
-            db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
-        )
+        try:
+            user = create_user(
+                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+            )
+        except SequenceRepaired:  # ids were copied in; the sequence is past them now
+            user = create_user(
+                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+            )
     print(f"created superuser {user.username} (id {user.id})")
 
 
@@ -138,6 +147,77 @@ def _count_of(number: int, singular: str, plural: str | None = None) -> str:
     return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
+def _import_legacy(args: argparse.Namespace) -> None:
+    import tomllib
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from app.db import migrate
+    from app.services.legacy_import import ImportProblem, Resolutions, import_legacy
+
+    settings = get_settings()
+    migrate.require_head(settings.database_url)
+    try:
+        zone = ZoneInfo(args.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SystemExit(
+            f"error: --timezone {args.timezone!r} is not a time zone; give the zone the "
+            "legacy application wrote its timestamps in, e.g. UTC or Europe/Paris"
+        ) from None
+    rename, skip, tables = {}, set(args.skip), {}
+    if args.resolve:
+        try:
+            with open(args.resolve, "rb") as f:
+                plan = tomllib.load(f)
+            rename.update({str(k): str(v) for k, v in plan.get("rename", {}).items()})
+            skip.update(str(name) for name in plan.get("skip", []))
+            tables.update({str(k): str(v) for k, v in plan.get("tables", {}).items()})
+        except (OSError, tomllib.TOMLDecodeError, AttributeError, TypeError) as exc:
+            raise SystemExit(f"error: --resolve {args.resolve}: {exc}") from None
+    for option, pairs, into in (("--rename", args.rename, rename), ("--table", args.table, tables)):
+        for pair in pairs:
+            old, sep, new = pair.partition("=")
+            if not (old and sep and new):
+                raise SystemExit(f"error: {option} {pair!r}: write it as OLD=NEW")
+            into[old] = new
+    started = time.monotonic()
+    try:
+        report = import_legacy(
+            args.source or settings.database_url,
+            settings.database_url,
+            zone=zone,
+            schema=args.schema,
+            resolutions=Resolutions(rename=rename, skip=frozenset(skip)),
+            table_map=tables,
+            users_table=args.users_table,
+        )
+    except ImportProblem as exc:
+        raise SystemExit(f"error: {exc}") from None
+    for table in sorted(set(report.imported) | set(report.already)):
+        print(
+            f"{table}: {report.imported[table]} imported, "
+            f"{report.already[table]} already imported before"
+        )
+    for line in (*report.notes, *report.skipped):
+        print(f"note: {line}")
+    if report.sequences:
+        print(f"sequences reset: {', '.join(report.sequences)}")
+    print(
+        f"{sum(report.imported.values())} rows imported, {len(report.refused)} refused, "
+        f"{len(report.skipped)} skipped as asked, in {time.monotonic() - started:.1f}s"
+    )
+    if report.refused:
+        lines = [f"  {refusal}" for refusal in report.refused]
+        raise SystemExit(
+            "\n".join(
+                [
+                    f"error: {len(report.refused)} legacy rows were not imported (what was "
+                    "imported stays; resolve these, then run the same command again):",
+                    *lines,
+                ]
+            )
+        )
+
+
 def _serve(args: argparse.Namespace) -> None:
     from app.serve import serve
 
@@ -167,7 +247,7 @@ def _positive(text: str) -> int:
 
 
 # Commands that open DATABASE_URL: a URL that cannot make an engine is a bad setting.
-_USING_THE_DATABASE = {_migrate, _stamp, _create_superuser, _seed}
+_USING_THE_DATABASE = {_migrate, _stamp, _create_superuser, _seed, _import_legacy}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -193,9 +273,14 @@ def _parser() -> argparse.ArgumentParser:
     stamp = commands.add_parser(
         "stamp",
         help="adopt a database built without Alembic (create_all)",
-        description="Check that the database's schema matches the models, as `alembic "
-        "check` would, and stamp it at the newest revision; if it differs, list the "
-        "differences and change nothing.",
+        description="Check that the database's schema matches the models (tables, columns, "
+        "types, primary keys, unique constraints, foreign keys, indexes) and stamp it at the "
+        "newest revision; if it differs, list the differences and change nothing. Another "
+        "application's database (its own tables, or another Alembic/Flask-Migrate history) "
+        "is refused: `import-legacy` copies its rows instead.",
+    )
+    stamp.add_argument(
+        "--all", action="store_true", help=f"list every difference (default: {MAX_LINES_SHOWN})"
     )
     stamp.set_defaults(handler=_stamp)
 
@@ -217,6 +302,43 @@ def _parser() -> argparse.ArgumentParser:
         "--password", help="read from the terminal without echo (or stdin) when omitted"
     )
     superuser.set_defaults(handler=_create_superuser)
+
+    legacy = commands.add_parser(
+        "import-legacy",
+        help="copy a legacy application's users and rows into this database",
+        description="Copy the users (and every other table that has a table of the same "
+        "name here) of a legacy application's database into DATABASE_URL, migrated to "
+        "head. Usernames and emails pass this project's rules; rows that do not fit are "
+        "listed with why and left out until resolved (--rename, --skip, --resolve). "
+        "Running it again imports nothing twice. See docs/migrating-from-legacy-sqlalchemy.md.",
+    )
+    legacy.add_argument(
+        "--from", dest="source", metavar="URL",
+        help="the legacy database (default: DATABASE_URL, with --schema)",
+    )
+    legacy.add_argument("--schema", help="the legacy tables' PostgreSQL schema, e.g. legacy")
+    legacy.add_argument(
+        "--timezone", required=True,
+        help="the zone the legacy timestamps without one were written in, e.g. UTC",
+    )
+    legacy.add_argument("--users-table", help="default: user, users or auth_user")
+    legacy.add_argument(
+        "--rename", action="append", default=[], metavar="OLD=NEW",
+        help="import legacy user OLD under the username NEW (repeatable)",
+    )
+    legacy.add_argument(
+        "--skip", action="append", default=[], metavar="USERNAME",
+        help="leave legacy user USERNAME (and their rows) out (repeatable)",
+    )
+    legacy.add_argument(
+        "--table", action="append", default=[], metavar="LEGACY=OURS",
+        help="copy legacy table LEGACY into table OURS (repeatable)",
+    )
+    legacy.add_argument(
+        "--resolve", metavar="FILE",
+        help="a TOML file: skip = [...], [rename] old = \"new\", [tables] legacy = \"ours\"",
+    )
+    legacy.set_defaults(handler=_import_legacy)
 
     openapi = commands.add_parser("openapi", help="write the OpenAPI document")
     openapi.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")

@@ -20,6 +20,7 @@ from app.core.config import BadSetting
 from app.core.logging import scrub
 from app.db import errors as db_errors
 from app.db.migrate import NotUnderAlembic, SchemaNotAtHead, UnknownRevision, UnknownTarget
+from app.services.commit import SequenceRepaired
 from app.services.errors import DomainError
 
 DEBUG_HINT = "set DEBUG=true to see the traceback"
@@ -77,7 +78,9 @@ def describe(exc: BaseException, *, setting: str = "DATABASE_URL") -> Failure:
         return Failure(_bad_settings(exc), bad_setting=True)
     if isinstance(exc, DomainError):
         return Failure(exc.detail)
-    if isinstance(exc, SchemaNotAtHead | NotUnderAlembic | UnknownRevision | UnknownTarget):
+    if isinstance(
+        exc, SchemaNotAtHead | NotUnderAlembic | UnknownRevision | UnknownTarget | SequenceRepaired
+    ):
         return Failure(str(exc))  # each already says what to do
     if isinstance(exc, CommandError):
         reason = _first_line(exc)

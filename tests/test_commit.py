@@ -1,11 +1,12 @@
 """commit() names the constraint a failed commit broke, on every driver, and maps it."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Column, Integer, MetaData, Table, UniqueConstraint, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from app.models import Hero, Item, Team, User
-from app.services.commit import commit
+from app.db.base import NAMING_CONVENTION
+from app.models import Hero, Item, LegacyRow, Team, User
+from app.services.commit import commit, mapped_errors
 from app.services.errors import Conflict, InvalidReference, NotAuthenticated
 from app.testing.factories import TeamFactory, UserFactory
 
@@ -62,4 +63,49 @@ def test_after_a_mapped_failure_the_session_is_usable(db):
 
     db.add(Team(name="Afterwards", headquarters="x"))
     commit(db)
+    assert db.scalar(select(Team).where(Team.name == "Afterwards")) is not None
+
+
+# --- composite keys and Core statements (issue 16) ---------------------------------------
+
+
+def _legacy_row(key: str) -> LegacyRow:
+    return LegacyRow(legacy_table="user", legacy_key=key, target_table="users", target_key="1")
+
+
+def test_a_composite_primary_key_has_one_name_on_every_database(db):
+    db.add(_legacy_row("7"))
+    commit(db)
+    db.add(_legacy_row("7"))
+
+    # SQLite says "UNIQUE constraint failed: legacy_rows.legacy_table, legacy_rows.legacy_key";
+    # PostgreSQL names pk_legacy_rows. Both are pk_legacy_rows here.
+    with pytest.raises(Conflict, match="^imported already$"):
+        commit(db, {"uq_legacy_rows_legacy_table": Conflict("wrong name"),
+                    "pk_legacy_rows": Conflict("imported already")})
+
+
+def test_the_naming_convention_names_every_column_of_a_composite_key():
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    follows = Table(
+        "follows", metadata, Column("a", Integer), Column("b", Integer),
+        UniqueConstraint("a", "b"), UniqueConstraint("a"),
+    )
+
+    assert sorted(c.name for c in follows.constraints if isinstance(c, UniqueConstraint)) == [
+        "uq_follows_a", "uq_follows_a_b"
+    ]
+
+
+def test_a_core_statement_in_a_service_is_mapped_too(db):
+    TeamFactory(name="Taken")
+
+    # A Core INSERT fails when executed, before any commit could map it.
+    with pytest.raises(Conflict, match="^name taken$"):
+        with mapped_errors(db, {"uq_teams_name": Conflict("name taken")}):
+            db.execute(insert(Team).values(name="Taken", headquarters="x"))
+            db.commit()
+
+    db.add(Team(name="Afterwards", headquarters="x"))
+    commit(db)  # the session is usable again
     assert db.scalar(select(Team).where(Team.name == "Afterwards")) is not None

@@ -13,6 +13,7 @@ import jwt
 
 from app.core.blocking import off_the_loop
 from app.core.limits import MAX_BIGINT
+from app.core.password_formats import UnknownHashFormat, verify_legacy
 
 ALGORITHM = "HS256"
 
@@ -35,9 +36,24 @@ def _hash(password: str, rounds: int) -> str:
         return bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds)).decode()
 
 
+# What this project writes: bcrypt of the SHA-256 prehash. Anything else came from a
+# legacy application (app/core/password_formats.py) and is replaced at the next login.
+OWN_PREFIX = "$2b$"
+
+
 def _check(password: str, hashed: str) -> bool:
     with _hashing:
-        return bcrypt.checkpw(_prehash(password), hashed.encode())
+        if not is_own_hash(hashed):
+            return verify_legacy(password, hashed)
+        try:
+            return bcrypt.checkpw(_prehash(password), hashed.encode())
+        except ValueError as exc:  # "Invalid salt": truncated or mangled
+            raise UnknownHashFormat("malformed bcrypt hash") from exc
+
+
+def is_own_hash(hashed: str) -> bool:
+    """Whether `hashed` is in this project's own format (else: re-hash at next login)."""
+    return hashed.startswith(OWN_PREFIX)
 
 
 def hash_password(password: str, rounds: int) -> str:
@@ -45,6 +61,8 @@ def hash_password(password: str, rounds: int) -> str:
 
 
 def verify_password(password: str, hashed: str) -> bool:
+    """Whether `password` matches `hashed`, ours or a legacy application's;
+    UnknownHashFormat when `hashed` is in no format known here."""
     return off_the_loop(_check, password, hashed)
 
 

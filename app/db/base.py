@@ -8,12 +8,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.db.lengths import fit_columns
 
-# Stable constraint names, so migrations can drop or alter them by name.
+# Stable constraint names, so migrations can drop or alter them by name, and the error
+# table (services/commit.py) maps one name on every database. Every column of a
+# composite key is in its name (`uq_follows_a_b`), so it cannot share one with a key
+# over its first column alone; a one-column key's name is what it always was.
 NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
 

@@ -21,7 +21,7 @@ from alembic.operations import ops
 from alembic.runtime.plugins import Plugin
 from alembic.util import DispatchPriority, PriorityDispatchResult
 from alembic.util.sqla_compat import is_expression_index
-from sqlalchemy import Connection, Index, MetaData, Table, text
+from sqlalchemy import Connection, Index, MetaData, Table, inspect, text
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.schema import CreateIndex
 
@@ -109,12 +109,34 @@ def known_expression_indexes_quiet(metadata: MetaData) -> Iterator[None]:
         yield
 
 
+def primary_key_differences(connection: Connection, metadata: MetaData) -> list[Any]:
+    """Primary keys that differ (columns, or name where the database keeps one), for the
+    tables both sides have: Alembic's comparison leaves primary keys out, so a legacy
+    association table without one (and holding duplicate pairs) looked "matching"."""
+    inspector = inspect(connection)
+    live = set(inspector.get_table_names())
+    found: list[Any] = []
+    for table in sorted(metadata.tables.values(), key=lambda t: t.name):
+        if table.name not in live:
+            continue
+        reflected = inspector.get_pk_constraint(table.name)
+        have = list(reflected.get("constrained_columns") or [])
+        want = [column.name for column in table.primary_key.columns]
+        have_name, want_name = reflected.get("name"), table.primary_key.name
+        if have != want:
+            found.append(("modify_primary_key", table.name, have, want))
+        elif have and have_name and want_name and have_name != want_name:
+            found.append(("rename_primary_key", table.name, have_name, want_name))
+    return found
+
+
 def differences(connection: Connection, metadata: MetaData) -> list[Any]:
-    """What `alembic check` would report for the database on `connection`
-    (Alembic's own diff tuples)."""
+    """What `alembic check` would report for the database on `connection` (Alembic's
+    own diff tuples), and the primary keys that differ, which Alembic does not compare."""
     context = MigrationContext.configure(connection, opts=dict(COMPARE_OPTIONS))
     with known_expression_indexes_quiet(metadata):
-        return list(compare_metadata(context, metadata))
+        found = list(compare_metadata(context, metadata))
+    return found + primary_key_differences(connection, metadata)
 
 
 def _column(diff: tuple[Any, ...]) -> str:
@@ -123,6 +145,10 @@ def _column(diff: tuple[Any, ...]) -> str:
 
 def _index(index: Index) -> str:
     return f"{index.name} on {index.table.name if index.table is not None else '?'}"
+
+
+def _key(columns: list[str]) -> str:
+    return f"({', '.join(columns)})" if columns else "none"
 
 
 def describe(diff: Any) -> str:
@@ -156,6 +182,13 @@ def describe(diff: Any) -> str:
         )
     if kind == "modify_default":
         return f"column {_column(diff)}: a different server default in the database"
+    if kind == "modify_primary_key":
+        return (
+            f"primary key of {diff[1]}: {_key(diff[2])} in the database, "
+            f"{_key(diff[3])} in the models"
+        )
+    if kind == "rename_primary_key":
+        return f"primary key of {diff[1]}: named {diff[2]} in the database, {diff[3]} in the models"
     if kind == "modify_comment":
         return f"column {_column(diff)}: a different comment in the database"
     return f"{kind}: {diff[1:]!r}"

@@ -19,7 +19,8 @@ class User(Timestamped, Base):
         String(320), unique=True, info={DERIVED_FROM: "email"}
     )
     full_name: Mapped[str | None] = mapped_column(String(100))
-    hashed_password: Mapped[str] = mapped_column(String(100))
+    # 255: room for every legacy format (a Werkzeug scrypt hash is 162 characters).
+    hashed_password: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

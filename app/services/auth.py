@@ -1,24 +1,32 @@
 """Logging in, resolving a token to its user, and the first superuser."""
 
 import hmac
+import logging
 from dataclasses import dataclass, field
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.password_formats import UnknownHashFormat, scheme_of
 from app.core.security import (
     InvalidToken,
     burn_verify_time,
     create_access_token,
     decode_access_token,
+    hash_password,
+    is_own_hash,
     password_fingerprint,
     verify_password,
 )
 from app.models import User
 from app.schemas.auth import Token
 from app.schemas.user import UserCreate
+from app.services.commit import SequenceRepaired
 from app.services.errors import Conflict, InactiveUser, InvalidCredentials, NotAuthenticated
 from app.services.users import create_user, get_user_by_login
+
+logger = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "Incorrect username or password"
 INVALID_TOKEN = "Could not validate credentials"
@@ -34,11 +42,47 @@ def authenticate(db: Session, *, login: str, password: str, bcrypt_rounds: int) 
     if user is None:
         burn_verify_time(password, bcrypt_rounds)
         raise InvalidCredentials(WRONG_CREDENTIALS)
-    if not verify_password(password, user.hashed_password):
+    try:
+        matches = verify_password(password, user.hashed_password)
+    except UnknownHashFormat as exc:
+        # Nothing the caller can fix: the same answer as a wrong password, and one line
+        # for the operator (never the hash itself).
+        logger.warning(
+            "user %s cannot log in: their stored password hash is unusable (%s); "
+            "set a new password for them",
+            user.id,
+            exc,
+        )
+        burn_verify_time(password, bcrypt_rounds)
+        raise InvalidCredentials(WRONG_CREDENTIALS) from None
+    if not matches:
         raise InvalidCredentials(WRONG_CREDENTIALS)
     if not user.is_active:
         raise InactiveUser("Inactive user")
+    if not is_own_hash(user.hashed_password):
+        _replace_legacy_hash(db, user, password=password, bcrypt_rounds=bcrypt_rounds)
     return user
+
+
+def _replace_legacy_hash(db: Session, user: User, *, password: str, bcrypt_rounds: int) -> None:
+    """Store the project's own hash in place of a legacy one the password just matched.
+
+    Only if the hash is still the legacy one: of two concurrent first logins, the
+    second keeps the first one's hash, so the token the first was given stays valid
+    (tokens carry a fingerprint of the hash)."""
+    legacy = user.hashed_password
+    new = hash_password(password, bcrypt_rounds)
+    db.execute(
+        update(User)
+        .where(User.id == user.id, User.hashed_password == legacy)
+        .values(hashed_password=new)
+        .execution_options(synchronize_session=False)
+    )
+    db.commit()
+    db.refresh(user)
+    db.commit()
+    if user.hashed_password == new:
+        logger.info("user %s: %s password hash replaced by bcrypt", user.id, scheme_of(legacy))
 
 
 def issue_token(*, user: User, settings: Settings) -> Token:
@@ -99,9 +143,14 @@ def ensure_first_superuser(db: Session, *, settings: Settings) -> User | None:
         return existing
     user_in = UserCreate(username=username, email=email, password=password)
     try:
-        return create_user(
-            db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
-        )
+        try:
+            return create_user(
+                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+            )
+        except SequenceRepaired:  # ids were copied in (import-legacy); the id is free now
+            return create_user(
+                db=db, user_in=user_in, bcrypt_rounds=settings.bcrypt_rounds, is_superuser=True
+            )
     except Conflict:
         # Another worker starting at the same moment created it first.
         return get_user_by_login(db, login=username)

@@ -38,6 +38,7 @@ from app.db.errors import rerunnable
 from app.db.session import SessionFactory
 from app.models import User
 from app.services.auth import Caller, signed_in_user
+from app.services.commit import SequenceRepaired
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -91,6 +92,7 @@ class UnitOfWork:
         deadline = time.monotonic() + RERUN_SECONDS
         pause = _FIRST_PAUSE
         after_disconnect = False
+        repaired = False
         while True:
             try:
                 turn = await self.queue.take()
@@ -98,6 +100,10 @@ class UnitOfWork:
                     return await self._once(fn, *args, **kwargs)
                 finally:
                     turn.give_back()
+            except SequenceRepaired:
+                if repaired:
+                    raise
+                repaired = True  # commit() moved the sequence on; the call's id is free now
             except DBAPIError as exc:
                 if not rerunnable(exc, after_disconnect=after_disconnect):
                     raise

@@ -41,6 +41,7 @@ def copy_project(destination: Path, *, with_tests: bool = False) -> Path:
     shutil.copytree(ROOT / "app", destination / "app", ignore=ignore)
     shutil.copytree(ROOT / "alembic", destination / "alembic", ignore=ignore)
     shutil.copy(ROOT / "alembic.ini", destination / "alembic.ini")
+    shutil.copy(ROOT / "ruff.toml", destination / "ruff.toml")  # what the revision hooks format by
     if with_tests:
         shutil.copytree(ROOT / "tests", destination / "tests", ignore=ignore)
         for name in ("setup.cfg", "pyproject.toml"):

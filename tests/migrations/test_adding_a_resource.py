@@ -85,15 +85,17 @@ def test_a_new_model_autogenerates_migrates_both_ways_and_leaves_no_drift(
     following = f"{int(head) + 1:04d}"  # numbered after the newest revision
     assert re.fullmatch(rf"\d{{8}}_{following}_{RESOURCE.table}\.py", revision.name), revision.name
     source = revision.read_text()
-    assert f"revision: str = '{following}'" in source
-    assert f"down_revision: str | None = '{head}'" in source
+    # As alembic.ini's post_write_hooks left it: ruff-fixed and formatted (double quotes).
+    assert f'revision: str = "{following}"' in source
+    assert f'down_revision: str | None = "{head}"' in source
     assert "from app.db.base import UTCDateTime\n" in source
-    assert "sa.Column('discovered_at', UTCDateTime(timezone=True), nullable=True)" in source
+    assert 'sa.Column("discovered_at", UTCDateTime(timezone=True), nullable=True)' in source
     assert "app.db.base." not in source
     # Written on one database, the revision must run on the other too.
     assert "server_default=sa.func.now()" in source
-    assert "sa.Column('is_secret', sa.Boolean(), server_default=sa.false()" in source
+    assert 'sa.Column("is_secret", sa.Boolean(), server_default=sa.false()' in source
     assert "CURRENT_TIMESTAMP" not in source and "now()'" not in source
+    assert 'now()"' not in source
 
     quiet("-m", "app", "migrate")
     assert RESOURCE.table in tables(database_url)
