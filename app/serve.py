@@ -16,6 +16,10 @@ cannot be replaced, and the service is gone for good once the database is back. 
   resumes with no operator action.
 * Any other start-up failure means the service cannot start: every worker is stopped,
   and `python -m app serve` exits non-zero with the worker's reason as its last line.
+* Draining (`--drain SECONDS`): on SIGTERM a worker first answers /health/ready with
+  503 for that long, still serving, so that a load balancer's health check takes it out
+  of rotation before it stops listening; then it stops as uvicorn does (finishes what it
+  accepted). SIGINT (Ctrl-C) stops at once. Rolling restarts: docs/operations.md.
 * A worker dies with its supervisor: PR_SET_PDEATHSIG (Linux) sends it SIGTERM, so a
   `kill -9` of the parent leaves nothing holding the port; elsewhere a thread polls the
   parent's pid.
@@ -57,9 +61,11 @@ import threading
 import time
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
+from types import FrameType
 from typing import Any
 
 from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from app.core.logging import json_server_log_config
@@ -108,12 +114,33 @@ def _die_with(parent: int) -> None:
         threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-class Worker(Process):
-    """uvicorn's worker process, which dies with its parent and tells it why it could
-    not start."""
+class DrainingServer(Server):
+    """uvicorn's server, which on SIGTERM says "not ready" for `drain` seconds first."""
 
-    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
+    def __init__(self, config: Config, drain: float) -> None:
+        super().__init__(config)
+        self.drain = drain
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        from app.api.routes.health import draining
+
+        if sig != signal.SIGTERM or self.drain <= 0 or draining.is_set():
+            super().handle_exit(sig, frame)
+            return
+        draining.set()
+        logger.info(f"Received SIGTERM: not ready for {self.drain:g}s, then shutting down")
+        timer = threading.Timer(self.drain, super().handle_exit, (sig, frame))
+        timer.daemon = True
+        timer.start()
+
+
+class Worker(Process):
+    """uvicorn's worker process, which dies with its parent, tells it why it could not
+    start, and drains on SIGTERM."""
+
+    def __init__(self, config: Config, sockets: list[socket.socket], drain: float = 0) -> None:
         self.parent = os.getpid()
+        self.drain = drain
         self._reasons: Connection
         self._reasons, self._reason_out = Pipe(duplex=False)
         super().__init__(config, sockets)
@@ -133,6 +160,12 @@ class Worker(Process):
             self._reason_out.send(failure.failure)
             raise SystemExit(EX_TEMPFAIL if failure.waits else STARTUP_FAILURE) from None
 
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            self._server = DrainingServer(self.config, self.drain)
+        return self._server
+
     def reason(self) -> Failure | None:
         """Why the worker could not start, if it said."""
         try:
@@ -147,14 +180,15 @@ class Worker(Process):
 class Supervisor(Multiprocess):
     """uvicorn's supervisor, which waits out database outages (see the module doc)."""
 
-    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
+    def __init__(self, config: Config, sockets: list[socket.socket], drain: float = 0) -> None:
         super().__init__(config, sockets)
+        self.drain = drain
         self.failure: Failure | None = None
         self._backoff: dict[int, float] = {}
         self._due: dict[int, float] = {}  # worker slot -> when to start its replacement
 
     def _start(self) -> Worker:
-        worker = Worker(self.config, self.sockets)
+        worker = Worker(self.config, self.sockets, self.drain)
         worker.start()
         return worker
 
@@ -216,7 +250,7 @@ def _forget(pid: int | None) -> None:
 
 def serve(
     host: str, port: int, workers: int, loop: str = "uvloop", log_format: str = "text",
-    **options: Any,
+    drain: float = 0, **options: Any,
 ) -> None:
     """Run the service: `workers` uvicorn processes under `Supervisor` (see the module doc).
     Raises CannotStart when a worker cannot start for a reason other than an outage."""
@@ -227,7 +261,7 @@ def serve(
     metrics_dir = tempfile.mkdtemp(prefix="heroes-metrics-")
     os.environ[MULTIPROC_DIR] = metrics_dir  # inherited by every worker
     try:
-        supervisor = Supervisor(config, [nodelay_bind_socket(config)])
+        supervisor = Supervisor(config, [nodelay_bind_socket(config)], drain)
         supervisor.run()
     finally:
         del os.environ[MULTIPROC_DIR]
