@@ -78,6 +78,9 @@ MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 EX_TEMPFAIL = 75
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 30.0
+# A new worker answers the supervisor's pings only once Python has started and imported
+# uvicorn; uvicorn's 5 s timeout then killed healthy workers as hung on a loaded machine.
+STARTING_GRACE = 60.0
 _PR_SET_PDEATHSIG = 1
 _bind_socket = Config.bind_socket
 
@@ -141,6 +144,7 @@ class Worker(Process):
     def __init__(self, config: Config, sockets: list[socket.socket], drain: float = 0) -> None:
         self.parent = os.getpid()
         self.drain = drain
+        self.born = time.monotonic()
         self._reasons: Connection
         self._reasons, self._reason_out = Pipe(duplex=False)
         super().__init__(config, sockets)
@@ -165,6 +169,10 @@ class Worker(Process):
         if self._server is None:
             self._server = DrainingServer(self.config, self.drain)
         return self._server
+
+    def start(self) -> None:
+        self.born = time.monotonic()
+        super().start()
 
     def reason(self) -> Failure | None:
         """Why the worker could not start, if it said."""
@@ -196,6 +204,38 @@ class Supervisor(Multiprocess):
         for _ in range(self.processes_num):
             self.processes.append(self._start())
 
+    # uvicorn's own, with Worker for its Process: SIGHUP replaces workers one by one,
+    # SIGTTIN adds one.
+    def restart_all(self) -> None:
+        for slot, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            if slot in self._due:
+                continue  # waiting out an outage; its replacement starts when due
+            new = self._start()
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck,
+                                        self.should_exit):
+                new.kill()
+                new.join()
+                _forget(new.pid)
+                logger.error(f"New child process [{new.pid}] was not ready in time; keeping "
+                             f"worker [{old.pid}] and aborting the restart.")
+                return
+            old.terminate()
+            old.join()
+            _forget(old.pid)
+            self.processes[slot] = new
+
+    def handle_ttin(self) -> None:
+        logger.info("Received SIGTTIN, increasing the number of processes.")
+        self.processes_num += 1
+        self.processes.append(self._start())
+
+    def handle_ttou(self) -> None:
+        if self.processes_num > 1:  # the last worker goes, and with it any restart due
+            self._due.pop(len(self.processes) - 1, None)
+        super().handle_ttou()
+
     def keep_subprocess_alive(self) -> None:
         for slot, process in enumerate(self.processes):
             if self.should_exit.is_set():
@@ -207,6 +247,8 @@ class Supervisor(Multiprocess):
                 continue
             health = (process._healthcheck(self.config.timeout_worker_healthcheck)
                       if process.process.is_alive() else None)
+            if health is None and process.process.is_alive() and _starting(process):
+                continue  # still importing: on a busy machine that outlasts the ping
             if health is True:
                 self._backoff.pop(slot, None)  # serving: the next outage starts at 1 s
             if health is not None:
@@ -238,6 +280,10 @@ class Supervisor(Multiprocess):
         super().join_all()
         for process in self.processes:
             _forget(process.pid)
+
+
+def _starting(process: Process) -> bool:
+    return isinstance(process, Worker) and time.monotonic() - process.born < STARTING_GRACE
 
 
 def _forget(pid: int | None) -> None:
