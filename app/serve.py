@@ -175,13 +175,16 @@ class Worker(Process):
         super().start()
 
     def reason(self) -> Failure | None:
-        """Why the worker could not start, if it said."""
+        """Why the (dead) worker could not start, if it said; closes the pipe it said it on."""
         try:
             if self._reasons.poll(0):
                 failure: Failure = self._reasons.recv()
                 return failure
         except (OSError, EOFError):
             pass
+        finally:
+            self._reasons.close()
+            self._reason_out.close()
         return None
 
 
@@ -213,16 +216,18 @@ class Supervisor(Multiprocess):
             if slot in self._due:
                 continue  # waiting out an outage; its replacement starts when due
             new = self._start()
-            if not new.wait_until_ready(self.config.timeout_worker_healthcheck,
-                                        self.should_exit):
+            if not new.wait_until_ready(STARTING_GRACE, self.should_exit):
                 new.kill()
                 new.join()
+                new.reason()
                 _forget(new.pid)
                 logger.error(f"New child process [{new.pid}] was not ready in time; keeping "
                              f"worker [{old.pid}] and aborting the restart.")
                 return
             old.terminate()
             old.join()
+            if isinstance(old, Worker):
+                old.reason()
             _forget(old.pid)
             self.processes[slot] = new
 
