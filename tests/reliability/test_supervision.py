@@ -130,3 +130,51 @@ def test_kill_9_of_the_supervisor_leaves_no_worker_and_frees_the_port(tmp_path):
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", server.port))  # raises while a worker holds it
         assert status(f"{server.url}/health/live") is None
+
+
+class _DriverError(Exception):
+    def __init__(self, message: str, pgcode: str | None = None,
+                 sqlite_errorcode: int | None = None) -> None:
+        super().__init__(message)
+        self.pgcode = pgcode
+        if sqlite_errorcode is not None:
+            self.sqlite_errorcode = sqlite_errorcode
+
+
+def _db_error(**orig: object) -> Exception:
+    from sqlalchemy import exc as sa_exc
+
+    return sa_exc.OperationalError("SELECT 1", {}, _DriverError("no", **orig))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("case", "waits"), [
+    ("too many connections (53300)", True),
+    ("the database is starting up (57P03)", True),
+    ("connection refused (no SQLSTATE)", True),
+    ("read-only transaction (25006)", True),
+    ("SQLite busy", True),
+    ("SQLite cannot open the file", False),
+    ("database does not exist (3D000)", False),
+    ("a bad setting", False),
+])
+def test_which_start_up_failures_the_supervisor_waits_out(case, waits):
+    """A worker exits EX_TEMPFAIL (replaced after a backoff) for an outage, and stops the
+    service for anything else (app/main.py `StartUpFailure`)."""
+    from app.core.config import BadSetting
+    from app.main import StartUpFailure
+
+    errors = {
+        "too many connections (53300)": _db_error(pgcode="53300"),
+        "the database is starting up (57P03)": _db_error(pgcode="57P03"),
+        "connection refused (no SQLSTATE)": _db_error(),
+        "read-only transaction (25006)": _db_error(pgcode="25006"),
+        "SQLite busy": _db_error(sqlite_errorcode=5),
+        "SQLite cannot open the file": _db_error(sqlite_errorcode=14),
+        "database does not exist (3D000)": _db_error(pgcode="3D000"),
+        "a bad setting": BadSetting("DB_POOL_SIZE", "must be 1 or more"),
+    }
+    try:
+        raise RuntimeError("start-up") from errors[case]
+    except RuntimeError as wrapped:
+        assert StartUpFailure.of(wrapped).waits is waits
+    assert StartUpFailure.of(errors[case]).waits is waits
