@@ -18,6 +18,11 @@ depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 
 def upgrade() -> None:
+    # Expand/contract (docs/operations.md): the previous release keeps serving while this
+    # runs. ALTER TABLE waits for an ACCESS EXCLUSIVE lock, and every query on the table
+    # queues behind that wait: give up after 5 s (run it again later) rather than stall.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("SET lock_timeout = '5s'")
     ${upgrades if upgrades else "pass"}
 
 

@@ -225,7 +225,7 @@ def _serve(args: argparse.Namespace) -> None:
     os.environ["WEB_CONCURRENCY"] = str(args.workers)
     # The app writes its own access log line (app.access); uvicorn's would be a second.
     serve(args.host, args.port, args.workers, loop=args.loop,
-          log_format=get_settings().log_format, access_log=False)
+          log_format=get_settings().log_format, drain=args.drain, access_log=False)
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -235,6 +235,16 @@ def _whole_number(text: str, minimum: int) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"must be {minimum} or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be 0 to 3600 seconds")
     return value
 
 
@@ -263,6 +273,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_positive, default=1, help="processes (default: 1)")
     serve.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
                        help="event loop (default: uvloop; asyncio where uvloop is unavailable)")
+    serve.add_argument(
+        "--drain", type=_seconds, default=0, metavar="SECONDS",
+        help="on SIGTERM, answer /health/ready with 503 for this long before stopping, so "
+        "that a load balancer stops sending first (default: 0)",
+    )
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema")

@@ -39,6 +39,15 @@ class Failure:
     bad_setting: bool = False
 
 
+class CannotStart(Exception):
+    """The service cannot start (`python -m app serve`): a worker's start-up failed, not
+    for a passing database outage; `failure` says why."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 def debug_requested() -> bool:
     """DEBUG from the environment, for when the settings themselves cannot be read."""
     return os.environ.get("DEBUG", "").strip().lower() in _TRUE
@@ -72,6 +81,8 @@ def _database_failure(exc: sa_exc.DBAPIError, setting: str) -> str:
 def describe(exc: BaseException, *, setting: str = "DATABASE_URL") -> Failure:
     """`exc` as one line saying what is wrong and what to do (`setting`: the one naming the
     database, for the advice)."""
+    if isinstance(exc, CannotStart):
+        return Failure(f"start-up failed: {exc.failure.message}", exc.failure.bad_setting)
     if isinstance(exc, BadSetting):
         return Failure(str(exc), bad_setting=True)
     if isinstance(exc, ValidationError) and exc.title == "Settings":

@@ -10,11 +10,13 @@ import gc
 import traceback
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import Message, Receive, Scope, Send
@@ -30,8 +32,9 @@ from app.api.routes import analytics, auth, docs, health, heroes, items, teams, 
 from app.api.throttle import LoginThrottle
 from app.core.config import Settings
 from app.core.logging import configure_logging
+from app.db import errors as db_errors
 from app.db.session import Databases
-from app.failures import debug_requested, describe
+from app.failures import Failure, debug_requested, describe
 from app.startup import start_up
 
 API_PREFIX = "/api/v1"
@@ -53,6 +56,34 @@ TAGS = [
 ]
 
 STARTUP_FAILED = "start-up failed"
+
+
+@dataclass(frozen=True)
+class StartUpFailure:
+    """Why this process's app could not start, for the supervisor (app/serve.py)."""
+
+    failure: Failure
+    # The database was unavailable: another try later may well succeed.
+    waits: bool
+
+    @classmethod
+    def of(cls, exc: BaseException) -> "StartUpFailure":
+        return cls(describe(exc), waits=_an_outage(exc))
+
+
+def _an_outage(exc: BaseException) -> bool:
+    """Whether `exc`, or what caused it, says the database is away for now: PostgreSQL
+    refusing, shutting down, out of connections or read-only (a standby being promoted),
+    SQLite busy. Not a SQLite file that cannot be opened: that is a bad path."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if db_errors.outage(seen) is not None and isinstance(seen, sa_exc.DBAPIError):
+            code = db_errors.sqlite_code(seen)
+            return code is None or code == db_errors.SQLITE_BUSY
+        if db_errors.outage(seen) is not None:
+            return True  # no pooled connection in time
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @asynccontextmanager
@@ -167,6 +198,15 @@ class FromEnvironment:
 
     def __init__(self) -> None:
         self._app: FastAPI | None = None
+        self._settings_failure: BaseException | None = None
+
+    @property
+    def startup_failure(self) -> StartUpFailure | None:
+        """Why the app could not start in this process, once it failed to."""
+        exc = self._settings_failure
+        if exc is None and self._app is not None:
+            exc = getattr(self._app.state, "startup_failure", None)
+        return None if exc is None else StartUpFailure.of(exc)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:
@@ -177,6 +217,7 @@ class FromEnvironment:
             except Exception as exc:
                 if scope["type"] != "lifespan":
                     raise
+                self._settings_failure = exc
                 await _fail_start_up(receive, send, exc)
                 return
         if scope["type"] == "lifespan":

@@ -24,8 +24,8 @@ def free_port() -> int:
 
 class LiveServer:
     def __init__(self, database_url: str, log_path: Path, *, serve_args: list[str] | None = None,
-                 **settings: str) -> None:
-        self.port = free_port()
+                 port: int | None = None, **settings: str) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = {

@@ -72,6 +72,27 @@ def test_ready_is_503_when_database_is_unreachable(unreachable_client):
     assert response.json() == {"status": "unavailable", "database": "unreachable"}
 
 
+@pytest.fixture
+def draining():
+    from app.api.routes.health import draining
+
+    draining.set()
+    yield
+    draining.clear()
+
+
+def test_ready_is_503_while_draining_and_the_api_still_answers(client, draining, user_headers):
+    """`serve --drain`: told to stop, the process leaves the load balancer's rotation
+    first (readiness 503) but answers whatever still reaches it."""
+    ready = client.get("/health/ready")
+    me = client.get("/api/v1/users/me", headers=user_headers)
+
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "database": "ok"}
+    assert me.status_code == 200
+    assert client.get("/health/live").status_code == 200
+
+
 def test_live_stays_ok_when_database_is_unreachable(unreachable_client):
     response = unreachable_client.get("/health/live")
 

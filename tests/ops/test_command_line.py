@@ -341,6 +341,9 @@ FAILURES = {
     "a count that is not a number": (
         ("seed", "--heroes", "many"), "migrated", {},
         "python -m app seed: error: argument --heroes: 'many' is not a whole number", 2),
+    "a drain time below zero": (
+        ("serve", "--drain", "-1"), "migrated", {},
+        "python -m app serve: error: argument --drain: must be 0 to 3600 seconds", 2),
 }
 
 

@@ -1,8 +1,11 @@
 """GET /metrics: what Prometheus scrapes."""
 
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.api.metrics import HttpMetrics
@@ -115,3 +118,31 @@ def test_a_running_service_reports_its_pool(tmp_path):
     idle = value(scrape, "db_pool_checked_in", engine="primary")
     assert idle + value(scrape, "db_pool_checked_out", engine="primary") >= 1
     assert value(scrape, "http_requests_total", **ready) == 1
+
+
+@pytest.mark.once
+def test_two_workers_answer_every_scrape_for_the_whole_service(tmp_path):
+    requests, scrapes = 60, 8
+    ready = {"method": "GET", "route": "/health/ready", "status": "200"}
+    with service(tmp_path, serve_args=["--workers", "2"],
+                 DB_POOL_SIZE="3", DB_MAX_OVERFLOW="2") as server:
+        # New connections from several threads, so that both workers answer some.
+        with ThreadPoolExecutor(6) as pool:
+            statuses = Counter(pool.map(
+                lambda _: httpx.get(f"{server.url}/health/ready", timeout=30).status_code,
+                range(requests)))
+        assert statuses == {200: requests}
+        # A request is counted just after its response is sent: scrape until it shows.
+        for _ in range(50):
+            scrape = samples(httpx.get(f"{server.url}/metrics", timeout=30).text)
+            if value(scrape, "http_requests_total", **ready) == requests:
+                break
+            time.sleep(0.1)
+        back_to_back = [samples(httpx.get(f"{server.url}/metrics", timeout=30).text)
+                        for _ in range(scrapes)]
+
+    assert [value(s, "http_requests_total", **ready) for s in back_to_back] == [requests] * scrapes
+    assert [value(s, "http_request_duration_seconds_count", **ready)
+            for s in back_to_back] == [requests] * scrapes
+    # Both workers' pools (3 connections each), summed.
+    assert {value(s, "db_pool_size", engine="primary") for s in back_to_back} == {6}

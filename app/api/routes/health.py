@@ -1,4 +1,5 @@
 import asyncio
+import threading
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -12,6 +13,11 @@ from app.schemas.health import Liveness, Readiness
 from app.services.unit_of_work import UnitOfWork
 
 router = APIRouter(prefix="/health", tags=["health"])
+
+# Set when this process has been told to stop and drains (`python -m app serve --drain`,
+# app/serve.py): readiness says 503 so that the load balancer sends nothing new, while
+# the process still serves whatever reaches it.
+draining = threading.Event()
 
 
 def _select_one(db: Session) -> None:
@@ -41,7 +47,8 @@ async def check_liveness() -> Liveness:
     responses={503: {"model": Readiness, "description": "The database cannot be reached"}},
 )
 async def check_readiness(request: Request, settings: SettingsDep) -> Readiness | JSONResponse:
-    """200 when the database answers a query within DB_READY_TIMEOUT, 503 otherwise."""
+    """200 when the database answers a query within DB_READY_TIMEOUT, 503 otherwise, and
+    503 while the process drains before it stops."""
     # Readiness answers sooner than the statement timeout. The ping itself cannot be
     # interrupted safely; it carries on, within the connect and statement timeouts.
     ping = asyncio.ensure_future(_ping(databases_of(request)))
@@ -50,5 +57,8 @@ async def check_readiness(request: Request, settings: SettingsDep) -> Readiness 
         await asyncio.wait_for(asyncio.shield(ping), settings.db_ready_timeout)
     except (SQLAlchemyError, TimeoutError):
         body = Readiness(status="unavailable", database="unreachable")
+        return JSONResponse(body.model_dump(), status_code=503)
+    if draining.is_set():
+        body = Readiness(status="unavailable", database="ok")
         return JSONResponse(body.model_dump(), status_code=503)
     return Readiness(status="ok", database="ok")
