@@ -11,6 +11,7 @@ from app.services.commit import commit, delete_row
 from app.services.errors import Conflict, NotAuthenticated, PermissionDenied
 from app.services.lookup import get_by_id
 from app.services.paging import Page, PageRequest, fetch_page
+from app.services.refresh_tokens import revoke_all_of_user
 
 EMAIL_TAKEN = "Email already registered"
 USERNAME_TAKEN = "Username already taken"
@@ -144,6 +145,9 @@ def update_user(
         raise Conflict(taken)
     for field, value in changes.items():
         setattr(user, field, value)
+    if "hashed_password" in changes:
+        # Access tokens stop with the old hash (their fingerprint); refresh tokens here.
+        revoke_all_of_user(db, user_id=user.id)
     _commit(db)
     return user
 

@@ -67,9 +67,11 @@ def test_migrate_on_a_create_all_database_says_to_stamp_and_changes_nothing(
 
     result = run_cli("migrate", database_url=create_all_url)
 
+    # The first three tables by name, whichever a new resource adds.
+    first = ", ".join(sorted(Base.metadata.tables)[:3])
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: the database has tables (heroes, items, teams, ...) but no Alembic version: "
+        f"error: the database has tables ({first}, ...) but no Alembic version: "
         "run `python -m app stamp` to check it against the models and adopt it"
     ]
     assert schema(sync_engine) == before
