@@ -209,3 +209,20 @@ def test_expired_rows_are_purged_by_later_logins_a_batch_at_a_time(client, db):
     log_in(client)
     assert db.scalar(expired) == 0
     assert stored(db, "unused") is None and db.get(RefreshToken, live.id) is not None
+
+
+def test_the_database_decides_who_spends_a_token_not_the_read_before(client, db, monkeypatch):
+    """A refresh that read the token unspent, but lost the UPDATE to a concurrent one
+    (simulated: the read returns a stale copy), is reuse: 401 and the login ends."""
+    token, bob = new_opaque_token(), UserFactory()
+    row = RefreshTokenFactory(user=bob, token=token, spent_at=utcnow())
+    stale = RefreshToken(id=row.id, user_id=bob.id, family=row.family,
+                         token_hash=row.token_hash, expires_at=row.expires_at)
+    sibling = RefreshTokenFactory(user=bob, family=row.family)
+    monkeypatch.setattr(refresh_tokens, "_find", lambda db, token: stale)
+
+    response = refresh(client, token)
+
+    assert response.status_code == 401 and response.json() == INVALID
+    db.expire_all()
+    assert db.get(RefreshToken, sibling.id).revoked_at is not None
