@@ -6,7 +6,7 @@ window's edge), in memory for one process or in Redis for several instances.
 - Checked before the password is (a throttled attempt costs no bcrypt), counted
   only when it fails with wrong credentials: a person who types the right
   password is never counted, and a few typos are far below the limits.
-- Keyed by the login as typed, normalised (NFKC, case folded) and hashed: an
+- Keyed by the login normalised as login reads it, case folded and hashed: an
   unknown account counts exactly like a real one, so a 429 tells nothing about
   existence, and Redis never holds an email address.
 - A stranger can block an account only while they keep failing, and only for the
@@ -25,7 +25,6 @@ import ipaddress
 import logging
 import math
 import time
-import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -36,7 +35,9 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 
+from app.core.casefold import caseless_key
 from app.core.config import BadSetting, Settings
+from app.core.identifiers import normalise_identifier
 from app.services.errors import InvalidCredentials
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,8 @@ def _parse_limits(name: str, value: str) -> list[RateLimitItem]:
 
 
 def _account_key(login: str) -> str:
-    folded = unicodedata.normalize("NFKC", login).casefold().strip()
+    # Every spelling login accepts for one account counts as that account.
+    folded = caseless_key(normalise_identifier(login))
     return "account:" + hashlib.sha256(folded.encode()).hexdigest()
 
 

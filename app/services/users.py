@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.casefold import caseless_key
+from app.core.identifiers import normalise_identifier
 from app.core.security import hash_password
 from app.models import User
 from app.schemas.user import UserCreate, UserUpdate
@@ -63,7 +64,9 @@ def require_superuser(db: Session, actor: User) -> User:
 
 
 def get_user_by_login(db: Session, *, login: str) -> User | None:
-    """The user whose username or email matches `login`, in any letter case."""
+    """The user whose username or email matches `login`, in any letter case and in any
+    form the registration's validator accepts."""
+    login = normalise_identifier(login)
     by_email = User.email_key == caseless_key(login)
     stmt = select(User).where(by_email | (func.lower(User.username) == login.lower()))
     return db.scalars(stmt).first()
