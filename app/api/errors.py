@@ -32,6 +32,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.InvalidReference: 422,
+    errors.InvalidToken: 400,
+    errors.NotConfigured: 503,
 }
 
 DB_UNAVAILABLE = {"detail": "Database unavailable"}

@@ -6,6 +6,7 @@ is filled in when the service starts: app/core/secret_key.py).
 
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -20,6 +21,16 @@ class BadSetting(Exception):
         super().__init__(f"{name}{'' if problem.startswith('=') else ' '}{problem}")
         self.name = name
         self.problem = problem
+
+
+def _absolute_http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+        raise ValueError("must be an absolute http(s) URL without a #fragment, "
+                         "e.g. https://app.example.com/reset-password")
+    return value
 
 
 class Settings(BaseSettings):
@@ -92,6 +103,8 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    _reset_url = field_validator("password_reset_url")(_absolute_http_url)
 
     @field_validator("log_format", mode="before")
     @classmethod

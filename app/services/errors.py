@@ -35,3 +35,11 @@ class InvalidCredentials(NotAuthenticated):
 
 class InactiveUser(DomainError):
     """The credentials are right but the account is switched off."""
+
+
+class InvalidToken(DomainError):
+    """A single-use token (a password reset's) that is spent, expired or unknown."""
+
+
+class NotConfigured(DomainError):
+    """The service lacks the settings this needs (e-mail without SMTP_HOST)."""

@@ -1,14 +1,26 @@
+import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Form, Request, Response, status
+from sqlalchemy.exc import SQLAlchemyError
 
-from app.api.deps import SettingsDep, WorkDep
+from app.api.deps import MailerDep, SettingsDep, WorkDep
 from app.api.json_body import StrictJSONRoute
 from app.api.responses import NO_STORE, no_store, responses
 from app.api.throttle import LoginThrottleDep
-from app.schemas.auth import RefreshTokenIn, Token
+from app.core.config import Settings
+from app.core.mail import Mailer
+from app.schemas.auth import PasswordResetConfirm, PasswordResetRequest, RefreshTokenIn, Token
 from app.schemas.common import SafeStr
+from app.schemas.error import ErrorMessage
 from app.services import auth as service
+from app.services import password_reset
+from app.services.errors import NotConfigured
+from app.services.unit_of_work import UnitOfWork
+
+logger = logging.getLogger(__name__)
+
+EMAIL_NOT_CONFIGURED = "E-mail is not configured"
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute)
 
@@ -74,3 +86,86 @@ async def refresh_access_token(
 )
 async def log_out(body: RefreshTokenIn, work: WorkDep) -> None:
     await work.run(service.log_out, refresh_token=body.refresh_token)
+
+
+async def _mail_reset_token(
+    work: UnitOfWork, mailer: Mailer, settings: Settings, email: str
+) -> None:
+    """Start a reset for `email` and mail its token, after the 202 has gone: the answer
+    takes the same time whether or not the account exists, and nothing here can change
+    it. Failures are a log line; nobody is waiting for them."""
+    try:
+        ticket = await work.run(
+            password_reset.start_reset, email=email,
+            lifetime_minutes=settings.password_reset_minutes,
+        )
+    except SQLAlchemyError as exc:
+        logger.warning("password reset not started: database error %s", type(exc).__name__)
+        return
+    if ticket is not None:
+        mailer.send_later(password_reset.reset_message(ticket, settings))
+
+
+@router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_class=Response,
+    operation_id="request_password_reset",
+    responses={
+        **responses(429),
+        503: {"model": ErrorMessage,
+              "description": "E-mail is not configured (no SMTP_HOST), or the database is down",
+              "content": {"application/json": {"example": {"detail": EMAIL_NOT_CONFIGURED}}}},
+    },
+    description="Ask for a password reset e-mail. Always 202 with no body, in the same time "
+    "whether or not the address belongs to an account: when it belongs to an active one, an "
+    "e-mail with a single-use token (valid PASSWORD_RESET_MINUTES) is sent after the answer. "
+    "The address is read as registration reads it (any letter case, a display name). Limited "
+    "like failed logins, per address asked for and per client: past the limit, 429 with "
+    "`Retry-After`. Without SMTP_HOST: 503 `E-mail is not configured`.",
+)
+async def request_password_reset(
+    body: PasswordResetRequest,
+    work: WorkDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    throttle: LoginThrottleDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> Response:
+    if not mailer.configured:
+        raise NotConfigured(EMAIL_NOT_CONFIGURED)
+    await throttle.reset_requested(email=body.email, request=request)
+    background.add_task(_mail_reset_token, work, mailer, settings, body.email)
+    return Response(status_code=status.HTTP_202_ACCEPTED)  # FastAPI adds `background` to it
+
+
+@router.post(
+    "/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="confirm_password_reset",
+    responses={
+        **responses(429),
+        400: {"model": ErrorMessage,
+              "description": "The token is spent, expired or unknown",
+              "content": {"application/json": {
+                  "example": {"detail": password_reset.INVALID_RESET_TOKEN}}}},
+    },
+    description="Set a new password (8..128 characters) with the token a reset e-mail "
+    "carried. The token is spent, and every access and refresh token of the user stops "
+    "working: they log in again with the new password. A token that is spent, expired or "
+    "unknown is 400; one that is not 43 URL-safe characters is 422. Refused tokens are "
+    "limited per client like failed logins (429 with `Retry-After`).",
+)
+async def confirm_password_reset(
+    body: PasswordResetConfirm,
+    work: WorkDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
+    request: Request,
+) -> None:
+    async with throttle.reset_confirmation(request=request):
+        await work.run(
+            password_reset.confirm_reset, token=body.token, new_password=body.new_password,
+            bcrypt_rounds=settings.bcrypt_rounds,
+        )
