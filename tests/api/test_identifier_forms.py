@@ -4,6 +4,7 @@ password reset request and PATCH accept too, as the same account."""
 import pytest
 
 from app.core.identifiers import normalise_identifier
+from tests.mail import smtp_server
 
 USERS = "/api/v1/users"
 TOKEN = "/api/v1/auth/token"
@@ -34,8 +35,23 @@ def log_in(client, login):
     return client.post(TOKEN, data={"username": login, "password": PASSWORD})
 
 
+@pytest.fixture(scope="module")
+def inbox():
+    with smtp_server() as inbox:
+        yield inbox
+
+
+@pytest.fixture
+def client(client_with, inbox):
+    """A client of an app that mails password resets to `inbox`."""
+    inbox.messages.clear()
+    return client_with(**inbox.settings())
+
+
 @pytest.mark.parametrize("form, stored", EMAIL_FORMS)
-def test_an_email_form_registers_logs_in_and_patches_as_one_account(client, form, stored):
+def test_an_email_form_registers_logs_in_resets_and_patches_as_one_account(
+    client, inbox, form, stored
+):
     created = client.post(USERS, json={"username": "ada", "email": form, "password": PASSWORD})
     assert created.status_code == 201, created.text
     assert created.json()["email"] == stored
@@ -46,6 +62,10 @@ def test_an_email_form_registers_logs_in_and_patches_as_one_account(client, form
     # The same address in another accepted form is taken: one account, not two.
     again = client.post(USERS, json={"username": "ada2", "email": form, "password": PASSWORD})
     assert (again.status_code, again.json()) == (409, {"detail": "Email already registered"})
+
+    reset = client.post("/api/v1/auth/password-reset", json={"email": form})
+    assert reset.status_code == 202
+    assert inbox.wait_for(1)[0]["To"] == stored
 
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     user_id = created.json()["id"]
