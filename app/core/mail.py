@@ -14,7 +14,7 @@ import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
-from email.utils import parseaddr
+from email.utils import formatdate, make_msgid, parseaddr
 
 from app.core.config import BadSetting, Settings
 
@@ -61,6 +61,9 @@ class Mailer:
                 self._pool = ThreadPoolExecutor(MAIL_THREADS, thread_name_prefix="mail")
             pool = self._pool
         message["From"] = self.sender
+        # What mail servers and spam filters expect of every message.
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = make_msgid(domain=parseaddr(self.sender)[1].rpartition("@")[2])
         pool.submit(self._send_counted, message)
 
     def close(self) -> None:

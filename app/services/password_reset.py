@@ -127,9 +127,11 @@ def reset_message(ticket: ResetTicket, settings: Settings) -> EmailMessage:
     message = EmailMessage()
     message["To"] = ticket.email
     message["Subject"] = "Reset your password"
-    message.set_content(
+    text = (
         "Someone, we hope you, asked to reset the password of the account with this "
         f"address.\n\n{how}\nIf it was not you, ignore this e-mail: your password stays as "
         "it is. Resetting it signs you out everywhere.\n"
     )
+    # Plain 7-bit text when it can be: the token and link read as sent, even unrendered.
+    message.set_content(text, cte="7bit" if text.isascii() else None)
     return message

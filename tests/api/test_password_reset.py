@@ -55,7 +55,9 @@ def test_the_mail_arrives_and_its_token_works_once(mailing, inbox):
     assert message["To"] == "bob@example.com"
     assert message["From"] == "no-reply@heroes.example.com"
     assert message.get_content_type() == "text/plain"
+    assert message["Date"] and message["Message-ID"].endswith("@heroes.example.com>")
     token = token_in(message)
+    assert token in message.as_string()  # as sent, not cut by quoted-printable
     assert f"{RESET_PAGE}&token={token}" in message.get_content()
     assert "30 minutes" in message.get_content()
 
