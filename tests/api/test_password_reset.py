@@ -1,6 +1,7 @@
 """Password reset by e-mail, through a real SMTP server (aiosmtpd on a free port)."""
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ from app.core.security import new_opaque_token, opaque_token_hash
 from app.db.base import utcnow
 from app.models import PasswordResetToken
 from app.testing.factories import DEFAULT_PASSWORD, PasswordResetTokenFactory, UserFactory
+from tests.live import free_port
 from tests.mail import smtp_server
 
 RESET = "/api/v1/auth/password-reset"
@@ -230,3 +232,40 @@ def test_a_malformed_address_is_422_before_anything_is_looked_up(mailing, inbox,
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["detail"]] == [["body", "email"]]
     assert inbox.messages == []
+
+
+def test_a_mail_server_that_cannot_be_reached_is_one_log_line(client_with, caplog):
+    UserFactory(username="bob", email="bob@example.com")
+    client = client_with(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_starttls=False,
+                         email_from="no-reply@heroes.example.com", smtp_timeout=2)
+
+    response = client.post(RESET, json={"email": "bob@example.com"})
+
+    assert (response.status_code, response.content) == (202, b"")
+    lines = wait_for_warnings(caplog, "e-mail not sent")
+    assert len(lines) == 1 and "ConnectionRefusedError" in lines[0], lines
+
+
+def test_starttls_refused_by_the_server_sends_nothing_and_says_so(client_with, inbox, caplog):
+    UserFactory(username="bob", email="bob@example.com")
+    client = client_with(**{**inbox.settings(), "smtp_starttls": True})
+
+    assert client.post(RESET, json={"email": "bob@example.com"}).status_code == 202
+
+    lines = wait_for_warnings(caplog, "e-mail not sent")
+    assert len(lines) == 1 and "STARTTLS" in lines[0], lines
+    assert inbox.messages == []
+
+
+def wait_for_warnings(caplog, text, timeout=10.0):
+    """The warnings containing `text`, once at least one was logged (by the mail thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [r.getMessage() for r in caplog.records
+                 if r.levelname == "WARNING" and text in r.getMessage()]
+        if found:
+            time.sleep(0.2)  # a second one, if any, has had its chance
+            return [r.getMessage() for r in caplog.records
+                    if r.levelname == "WARNING" and text in r.getMessage()]
+        time.sleep(0.05)
+    raise AssertionError(f"no warning with {text!r} in {timeout}s")
