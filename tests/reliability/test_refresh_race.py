@@ -50,3 +50,19 @@ def test_two_concurrent_refreshes_with_one_token_one_wins(server):
     assert outcomes == {(200, 401): ROUNDS}, outcomes
     assert winners_revoked == {401: ROUNDS}, winners_revoked
     assert "Traceback" not in server.log()
+
+
+def test_many_concurrent_refreshes_with_one_token_one_wins(server):
+    register_and_login(server.url, "crowd")
+    refresh = f"{server.url}/api/v1/auth/refresh"
+    outcomes: Counter[int] = Counter()
+    rounds, contenders = 10, 10
+    for _ in range(rounds):
+        login = httpx.post(f"{server.url}/api/v1/auth/token", timeout=30,
+                           data={"username": "crowd", "password": "a long password"}).json()
+        send = call("POST", refresh, json={"refresh_token": login["refresh_token"]})
+
+        outcomes.update(released_together([send] * contenders))
+
+    print(f"{contenders} refreshes with one token, {rounds} rounds: {dict(outcomes)}")
+    assert outcomes == {200: rounds, 401: rounds * (contenders - 1)}, outcomes
