@@ -32,6 +32,7 @@ from app.api.routes import analytics, auth, docs, health, heroes, items, teams, 
 from app.api.throttle import LoginThrottle
 from app.core.config import Settings
 from app.core.logging import configure_logging
+from app.core.mail import Mailer
 from app.db import errors as db_errors
 from app.db.session import Databases
 from app.failures import Failure, debug_requested, describe
@@ -101,6 +102,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app.state.mailer.close()
         if given is None:
             await databases.dispose()
 
@@ -146,6 +148,7 @@ def create_app(settings: Settings, *, databases: Databases | None = None) -> Fas
     if databases is not None:
         app.state.databases = databases
     app.state.login_throttle = LoginThrottle(settings)
+    app.state.mailer = Mailer(settings)
     # Each straight onto the app: FastAPI matches an included router's routes one by one,
     # and every level of nesting matches them twice (a router in a router under
     # /api/v1 cost a request to /items/{id} about 0.3 ms more, measured).

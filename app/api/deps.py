@@ -19,6 +19,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.mail import Mailer
 from app.db.session import databases_of, get_db
 from app.models import User
 from app.services import users
@@ -54,6 +55,15 @@ async def app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+
+async def app_mailer(request: Request) -> Mailer:
+    """The app's outgoing mail (built with it in create_app)."""
+    mailer: Mailer = request.app.state.mailer
+    return mailer
+
+
+MailerDep = Annotated[Mailer, Depends(app_mailer)]
 
 # auto_error=False: a missing token is reported by the error mapping like any other.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

@@ -33,6 +33,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.Conflict: 409,
     errors.InvalidReference: 422,
     errors.ValueTooLong: 422,
+    errors.InvalidToken: 400,
+    errors.NotConfigured: 503,
 }
 
 DB_UNAVAILABLE = {"detail": "Database unavailable"}
@@ -56,14 +58,19 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
     return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
 
 
+# Fields whose rejected values are never echoed back in a 422.
+SECRET_FIELDS = frozenset({"password", "new_password"})
+
+
 def _redact(error: dict[str, Any]) -> dict[str, Any]:
     # A rejected password is still a password: never echo it back. A missing one
     # was not sent; its error's input is the object it is missing from.
     value = error.get("input")
-    if "password" in error.get("loc", ()) and error.get("type") != "missing":
+    if SECRET_FIELDS & set(error.get("loc", ())) and error.get("type") != "missing":
         error = {**error, "input": "[redacted]"}
-    elif isinstance(value, dict) and "password" in value:
-        error = {**error, "input": {**value, "password": "[redacted]"}}
+    elif isinstance(value, dict) and SECRET_FIELDS & value.keys():
+        error = {**error, "input": {**value, **dict.fromkeys(SECRET_FIELDS & value.keys(),
+                                                             "[redacted]")}}
     return error
 
 

@@ -26,6 +26,15 @@ RETRY_AFTER = {
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorMessage"}
 
+# RFC 6749, 5.1: a response that carries tokens MUST NOT be cached.
+NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE = {
+    "Cache-Control": {"description": "`no-store`: tokens are never cached",
+                      "schema": {"type": "string", "enum": ["no-store"]}},
+    "Pragma": {"description": "`no-cache`, for HTTP/1.0 caches",
+               "schema": {"type": "string", "enum": ["no-cache"]}},
+}
+
 def responses(
     *codes: int, headers: dict[str, Any] | None = None
 ) -> dict[int | str, dict[str, Any]]:
@@ -55,6 +64,12 @@ def _error(description: str, example: dict[str, str]) -> dict[str, Any]:
         "description": description,
         "content": {"application/json": {"example": example}},
     }
+
+
+def no_store(obj: Any, response: Response) -> Any:
+    """Return `obj`, which carries tokens, with the headers that keep caches from storing it."""
+    response.headers.update(NO_STORE_HEADERS)
+    return obj
 
 
 def created(obj: Any, route_name: str, request: Request, response: Response, **path: Any) -> Any:

@@ -6,7 +6,7 @@ window's edge), in memory for one process or in Redis for several instances.
 - Checked before the password is (a throttled attempt costs no bcrypt), counted
   only when it fails with wrong credentials: a person who types the right
   password is never counted, and a few typos are far below the limits.
-- Keyed by the login as typed, normalised (NFKC, case folded) and hashed: an
+- Keyed by the login normalised as login reads it, case folded and hashed: an
   unknown account counts exactly like a real one, so a 429 tells nothing about
   existence, and Redis never holds an email address.
 - A stranger can block an account only while they keep failing, and only for the
@@ -25,7 +25,6 @@ import ipaddress
 import logging
 import math
 import time
-import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -36,12 +35,15 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 
+from app.core.casefold import caseless_key
 from app.core.config import BadSetting, Settings
-from app.services.errors import InvalidCredentials
+from app.core.identifiers import normalise_identifier
+from app.services.errors import InvalidCredentials, InvalidToken
 
 logger = logging.getLogger(__name__)
 
 TOO_MANY_ATTEMPTS = "Too many failed login attempts; try again later"
+TOO_MANY_RESETS = "Too many password reset attempts; try again later"
 # Redis answers in well under a millisecond; a second means it is not answering.
 REDIS_SOCKET_TIMEOUT = 1.0
 
@@ -61,7 +63,8 @@ def _parse_limits(name: str, value: str) -> list[RateLimitItem]:
 
 
 def _account_key(login: str) -> str:
-    folded = unicodedata.normalize("NFKC", login).casefold().strip()
+    # Every spelling login accepts for one account counts as that account.
+    folded = caseless_key(normalise_identifier(login))
     return "account:" + hashlib.sha256(folded.encode()).hexdigest()
 
 
@@ -107,10 +110,9 @@ class LoginThrottle:
             ) from None
         self._limiter = MovingWindowRateLimiter(storage)
 
-    def _rules(self, account: str, address: str) -> list[tuple[RateLimitItem, str]]:
-        return [(limit, account) for limit in self._per_account] + [
-            (limit, address) for limit in self._per_address
-        ]
+    def _rules(self, account: str | None, address: str) -> list[tuple[RateLimitItem, str]]:
+        by_account = [(limit, account) for limit in self._per_account] if account else []
+        return by_account + [(limit, address) for limit in self._per_address]
 
     async def _retry_after(self, rules: list[tuple[RateLimitItem, str]]) -> int | None:
         """Seconds until every exhausted limit allows an attempt again; None if none is."""
@@ -121,6 +123,15 @@ class LoginThrottle:
                 waits.append(max(1, math.ceil(stats.reset_time - time.time())))
         return max(waits) if waits else None
 
+    async def _refuse_if_over(self, rules: list[tuple[RateLimitItem, str]], detail: str) -> None:
+        try:
+            retry_after = await self._retry_after(rules)
+        except Exception as exc:  # the storage: Redis down, timing out, refusing
+            logger.warning("login throttling unavailable, attempt allowed: %s", exc)
+            retry_after = None
+        if retry_after is not None:
+            raise HTTPException(429, detail, headers={"Retry-After": str(retry_after)})
+
     @asynccontextmanager
     async def attempt(self, *, login: str, request: Request) -> AsyncIterator[None]:
         """429 if the account or the address is over its limit; else run the login,
@@ -130,19 +141,39 @@ class LoginThrottle:
             return
         account, address = _account_key(login), _address_key(request)
         rules = self._rules(account, address)
-        try:
-            retry_after = await self._retry_after(rules)
-        except Exception as exc:  # the storage: Redis down, timing out, refusing
-            logger.warning("login throttling unavailable, attempt allowed: %s", exc)
-            retry_after = None
-        if retry_after is not None:
-            raise HTTPException(429, TOO_MANY_ATTEMPTS, headers={"Retry-After": str(retry_after)})
+        await self._refuse_if_over(rules, TOO_MANY_ATTEMPTS)
         try:
             yield
         except InvalidCredentials:
             await self._record(rules)
             raise
         await self._forget(account)
+
+    async def reset_requested(self, *, email: str, request: Request) -> None:
+        """A password reset request for `email`: 429 if the address asked for, or the
+        client's address, is over the login limits; else counted, whatever becomes of
+        it (each may send an e-mail, so none is free). Counted apart from logins, with
+        the same limits, the same whether or not the account exists."""
+        if not self.enabled:
+            return
+        rules = self._rules("reset-" + _account_key(email), "reset-" + _address_key(request))
+        await self._refuse_if_over(rules, TOO_MANY_RESETS)
+        await self._record(rules)
+
+    @asynccontextmanager
+    async def reset_confirmation(self, *, request: Request) -> AsyncIterator[None]:
+        """A reset token being confirmed: 429 if the client's address is over its limit;
+        counted when the token is refused, as a failed login is."""
+        if not self.enabled:
+            yield
+            return
+        rules = self._rules(None, "reset-confirm-" + _address_key(request))
+        await self._refuse_if_over(rules, TOO_MANY_RESETS)
+        try:
+            yield
+        except InvalidToken:
+            await self._record(rules)
+            raise
 
     async def _record(self, rules: list[tuple[RateLimitItem, str]]) -> None:
         try:

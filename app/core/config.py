@@ -6,6 +6,7 @@ is filled in when the service starts: app/core/secret_key.py).
 
 from functools import lru_cache
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -22,6 +23,16 @@ class BadSetting(Exception):
         self.problem = problem
 
 
+def _absolute_http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+        raise ValueError("must be an absolute http(s) URL without a #fragment, "
+                         "e.g. https://app.example.com/reset-password")
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -31,6 +42,10 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", repr=False)
     secret_key_file: str = ".secret_key"
     access_token_expire_minutes: int = Field(default=60, gt=0)
+    # Each refresh token lives this long from its issue: a session used at least this
+    # often never ends; one left alone longer must log in again.
+    refresh_token_expire_days: int = Field(default=14, gt=0, le=3650)
+    password_reset_minutes: int = Field(default=30, gt=0, le=7 * 24 * 60)
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     open_registration: bool = True
     auto_migrate: bool = True
@@ -72,6 +87,17 @@ class Settings(BaseSettings):
     # "json": one JSON object per line, for log shippers; "text" for people.
     log_format: Literal["text", "json"] = "text"
     metrics_enabled: bool = True
+    # Mail for password resets (app/core/mail.py); no SMTP_HOST, no resets (503).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_starttls: bool = True
+    # A mail server that does not answer in this many seconds is given up on (one log line).
+    smtp_timeout: float = Field(default=10, gt=0)
+    email_from: str | None = None
+    # The page that completes a reset; the e-mail links to it with ?token=...
+    password_reset_url: str | None = None
     # Start-up failures and CLI errors print their traceback before the one-line reason.
     debug: bool = False
 
@@ -82,12 +108,17 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
+    _reset_url = field_validator("password_reset_url")(_absolute_http_url)
+
     @field_validator("log_format", mode="before")
     @classmethod
     def _lower_case_format(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("analytics_database_url", mode="before")
+    @field_validator(
+        "analytics_database_url", "smtp_host", "smtp_user", "smtp_password", "email_from",
+        "password_reset_url", mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return value or None

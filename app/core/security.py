@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import os
+import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -112,3 +113,20 @@ def decode_access_token(token: str, secret_key: str) -> tuple[int, str]:
     if not 0 < user_id <= MAX_BIGINT:
         raise InvalidToken
     return user_id, fingerprint
+
+
+# Opaque tokens (refresh, password reset): 32 random bytes, URL-safe base64 without
+# padding, so always this many characters of this alphabet.
+OPAQUE_TOKEN_LENGTH = 43
+OPAQUE_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"
+
+
+def new_opaque_token() -> str:
+    """A token nobody can guess (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def opaque_token_hash(token: str) -> str:
+    """What is stored of an opaque token: its sha256, in hex. No salt or slow hash is
+    needed, as for passwords: the token is random, not chosen by a person."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -2,19 +2,22 @@ from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, EmailStr, Field, StringConstraints
 
+from app.core.identifiers import normalise_identifier
 from app.schemas.common import NoNul, RequestModel, Storable, Timestamps
 
 Username = Annotated[
     str,
     StringConstraints(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$"),
     Storable,  # the pattern already refuses NUL
+    AfterValidator(normalise_identifier),
 ]
 
-# Emails are compared and stored in lower case. email-validator's syntax rules
+# Emails are compared and stored in lower case, in the one form login and the reset
+# request look them up by (app/core/identifiers.py). email-validator's syntax rules
 # apply, with no DNS lookup; it refuses special-use domains (RFC 6761).
 Email = Annotated[
     EmailStr,
-    AfterValidator(str.lower),
+    AfterValidator(normalise_identifier),
     Field(description="A valid address; special-use domains such as .test, .local "
           "and .invalid are refused. Stored in lower case."),
 ]

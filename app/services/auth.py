@@ -1,4 +1,4 @@
-"""Logging in, resolving a token to its user, and the first superuser."""
+"""Logging in and out, refreshing, resolving a token to its user, and the first superuser."""
 
 import hmac
 import logging
@@ -20,9 +20,10 @@ from app.core.security import (
     verify_password,
 )
 from app.models import User
-from app.schemas.auth import Token
+from app.schemas.auth import AccessToken, Token
 from app.schemas.user import UserCreate
-from app.services.commit import SequenceRepaired
+from app.services import refresh_tokens
+from app.services.commit import SequenceRepaired, commit
 from app.services.errors import Conflict, InactiveUser, InvalidCredentials, NotAuthenticated
 from app.services.users import create_user, get_user_by_login
 
@@ -85,7 +86,7 @@ def _replace_legacy_hash(db: Session, user: User, *, password: str, bcrypt_round
         logger.info("user %s: %s password hash replaced by bcrypt", user.id, scheme_of(legacy))
 
 
-def issue_token(*, user: User, settings: Settings) -> Token:
+def issue_token(*, user: User, settings: Settings) -> AccessToken:
     """A signed access token for `user`."""
     token = create_access_token(
         user_id=user.id,
@@ -93,7 +94,41 @@ def issue_token(*, user: User, settings: Settings) -> Token:
         secret_key=settings.secret_key,
         expires_minutes=settings.access_token_expire_minutes,
     )
-    return Token(access_token=token, expires_in=settings.access_token_expire_minutes * 60)
+    return AccessToken(access_token=token, expires_in=settings.access_token_expire_minutes * 60)
+
+
+def _token_pair(
+    user: User, refresh: refresh_tokens.IssuedRefreshToken, settings: Settings
+) -> Token:
+    access = issue_token(user=user, settings=settings)
+    return Token(
+        **access.model_dump(), refresh_token=refresh.token, refresh_expires_in=refresh.expires_in
+    )
+
+
+def log_in(db: Session, *, login: str, password: str, settings: Settings) -> Token:
+    """An access token and the first refresh token of a new login, for these credentials."""
+    user = authenticate(db, login=login, password=password, bcrypt_rounds=settings.bcrypt_rounds)
+    refresh = refresh_tokens.start_family(
+        db, user=user, lifetime_days=settings.refresh_token_expire_days
+    )
+    # The user deleted between the password check and now: as if they never existed.
+    commit(db, {"fk_refresh_tokens_user_id_users": InvalidCredentials(WRONG_CREDENTIALS)})
+    return _token_pair(user, refresh, settings)
+
+
+def refresh(db: Session, *, refresh_token: str, settings: Settings) -> Token:
+    """Spend `refresh_token` for a new access token and the next refresh token of its
+    login; NotAuthenticated if it cannot be (a spent one revokes its login's tokens)."""
+    user, issued = refresh_tokens.rotate(
+        db, token=refresh_token, lifetime_days=settings.refresh_token_expire_days
+    )
+    return _token_pair(user, issued, settings)
+
+
+def log_out(db: Session, *, refresh_token: str) -> None:
+    """End the login `refresh_token` belongs to: every refresh token of it is revoked."""
+    refresh_tokens.revoke_family_of(db, token=refresh_token)
 
 
 @dataclass(frozen=True)

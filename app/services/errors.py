@@ -46,3 +46,11 @@ class ValueTooLong(DomainError):
             f"{field} is too long{how}: {length} characters, at most {limit} are stored"
         )
         self.field = field
+
+
+class InvalidToken(DomainError):
+    """A single-use token (a password reset's) that is spent, expired or unknown."""
+
+
+class NotConfigured(DomainError):
+    """The service lacks the settings this needs (e-mail without SMTP_HOST)."""

@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.casefold import caseless_key
+from app.core.identifiers import normalise_identifier
 from app.core.security import hash_password
 from app.models import User
 from app.schemas.user import UserCreate, UserUpdate
@@ -11,6 +12,7 @@ from app.services.commit import commit, delete_row
 from app.services.errors import Conflict, NotAuthenticated, PermissionDenied
 from app.services.lookup import get_by_id
 from app.services.paging import Page, PageRequest, fetch_page
+from app.services.refresh_tokens import revoke_all_of_user
 
 EMAIL_TAKEN = "Email already registered"
 USERNAME_TAKEN = "Username already taken"
@@ -62,7 +64,9 @@ def require_superuser(db: Session, actor: User) -> User:
 
 
 def get_user_by_login(db: Session, *, login: str) -> User | None:
-    """The user whose username or email matches `login`, in any letter case."""
+    """The user whose username or email matches `login`, in any letter case and in any
+    form the registration's validator accepts."""
+    login = normalise_identifier(login)
     by_email = User.email_key == caseless_key(login)
     stmt = select(User).where(by_email | (func.lower(User.username) == login.lower()))
     return db.scalars(stmt).first()
@@ -144,6 +148,9 @@ def update_user(
         raise Conflict(taken)
     for field, value in changes.items():
         setattr(user, field, value)
+    if "hashed_password" in changes:
+        # Access tokens stop with the old hash (their fingerprint); refresh tokens here.
+        revoke_all_of_user(db, user_id=user.id)
     _commit(db)
     return user
 

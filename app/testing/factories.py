@@ -8,6 +8,7 @@ fixture, or anything built on it: `client`, `user`, ...) and unbinds it when the
 test ends. A factory of your own subclasses `BaseFactory` to get the same.
 """
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -15,8 +16,9 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 
-from app.core.security import hash_password
-from app.models import Hero, Item, Team, User
+from app.core.security import hash_password, new_opaque_token, opaque_token_hash
+from app.db.base import utcnow
+from app.models import Hero, Item, PasswordResetToken, RefreshToken, Team, User
 
 DEFAULT_PASSWORD = "correct horse battery"
 TEST_BCRYPT_ROUNDS = 4
@@ -111,3 +113,37 @@ class ItemFactory(BaseFactory):
     description = factory.Faker("sentence")
     owner_id = factory.LazyAttribute(lambda o: o.owner.id)
 
+
+class RefreshTokenFactory(BaseFactory):
+    """A refresh token of `user`; pass `token=` to know it in clear (only its hash is kept),
+    `family=` to add it to a login's family, `expires_at=` in the past for an expired one."""
+
+    class Meta:
+        model = RefreshToken
+
+    class Params:
+        user = factory.SubFactory(UserFactory)
+        token = factory.LazyFunction(new_opaque_token)
+
+    user_id = factory.LazyAttribute(lambda o: o.user.id)
+    family = factory.Sequence(lambda n: f"family{n:026d}")
+    token_hash = factory.LazyAttribute(lambda o: opaque_token_hash(o.token))
+    expires_at = factory.LazyFunction(lambda: utcnow() + timedelta(days=14))
+    spent_at = None
+    revoked_at = None
+
+
+class PasswordResetTokenFactory(BaseFactory):
+    """A password reset token of `user`; pass `token=` to know it in clear."""
+
+    class Meta:
+        model = PasswordResetToken
+
+    class Params:
+        user = factory.SubFactory(UserFactory)
+        token = factory.LazyFunction(new_opaque_token)
+
+    user_id = factory.LazyAttribute(lambda o: o.user.id)
+    token_hash = factory.LazyAttribute(lambda o: opaque_token_hash(o.token))
+    expires_at = factory.LazyFunction(lambda: utcnow() + timedelta(minutes=30))
+    spent_at = None

@@ -64,10 +64,14 @@ def test_login_with_username_or_email_in_any_case(client, login_name):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert set(body) == {
+        "access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in"
+    }
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 3600
-    assert body["access_token"]
+    assert body["refresh_expires_in"] == 14 * 24 * 3600
+    assert body["access_token"] and len(body["refresh_token"]) == 43
+    assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("registered, login_name", [

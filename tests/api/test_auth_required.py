@@ -47,8 +47,13 @@ API = [
     and context.path_format.startswith("/api/v1/")
     for method in sorted(context.methods)
 ]
-# The two operations anyone may call (registration while it is open).
-PUBLIC = {("POST", "/api/v1/users"), ("POST", "/api/v1/auth/token")}
+# The operations anyone may call: registration (while it is open), and those whose
+# credential is in the body (a password, a refresh or reset token) or cannot be had
+# (someone who forgot their password).
+PUBLIC = {("POST", "/api/v1/users"), ("POST", "/api/v1/auth/token"),
+          ("POST", "/api/v1/auth/refresh"), ("POST", "/api/v1/auth/logout"),
+          ("POST", "/api/v1/auth/password-reset"),
+          ("POST", "/api/v1/auth/password-reset/confirm")}
 PROTECTED = [
     (method, template, route.body_field is not None)
     for method, template, route in API

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.mail import smtp_server
 from tests.ops.service import service
 
 PACKAGE = "heroes_api_client"
@@ -15,8 +16,16 @@ GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 
 
 @pytest.fixture
-def live(tmp_path):
-    with service(tmp_path) as server:
+def inbox():
+    with smtp_server() as inbox:
+        yield inbox
+
+
+@pytest.fixture
+def live(tmp_path, inbox):
+    mail = {"SMTP_HOST": inbox.host, "SMTP_PORT": str(inbox.port), "SMTP_STARTTLS": "false",
+            "EMAIL_FROM": "no-reply@heroes.example.com"}
+    with service(tmp_path, **mail) as server:
         yield server
 
 
@@ -106,3 +115,55 @@ def test_a_generated_client_registers_logs_in_and_manages_heroes(client_package,
     assert delete_team.sync_detailed(team.id, client=client).status_code == 204
     orphan = get_hero.sync(created[1].id, client=client)
     assert isinstance(orphan, models.HeroRead) and orphan.team is None
+
+
+def test_a_generated_client_refreshes_logs_out_and_resets_a_password(client_package, live, inbox):
+    import re
+
+    from heroes_api_client import Client, models
+    from heroes_api_client.api.auth import (
+        confirm_password_reset,
+        log_out,
+        login_for_access_token,
+        refresh_access_token,
+        request_password_reset,
+    )
+    from heroes_api_client.api.users import create_user
+
+    anonymous = Client(base_url=live.url, raise_on_unexpected_status=True)
+    create_user.sync(client=anonymous, body=models.UserCreate(
+        username="ada", email="ada@example.com", password="correct horse battery"))
+    login = login_for_access_token.sync(client=anonymous, body=models.BodyLoginForAccessToken(
+        username="ada", password="correct horse battery"))
+
+    # Refresh: a new pair; the token spent cannot be used again.
+    pair = refresh_access_token.sync(
+        client=anonymous, body=models.RefreshTokenIn(refresh_token=login.refresh_token))
+    assert isinstance(pair, models.Token) and pair.refresh_token != login.refresh_token
+    replay = refresh_access_token.sync(
+        client=anonymous, body=models.RefreshTokenIn(refresh_token=login.refresh_token))
+    assert isinstance(replay, models.ErrorMessage) and replay.detail == "Invalid refresh token"
+
+    # Log out (a fresh login: the replay above ended the first one).
+    login = login_for_access_token.sync(client=anonymous, body=models.BodyLoginForAccessToken(
+        username="ada", password="correct horse battery"))
+    out = log_out.sync_detailed(
+        client=anonymous, body=models.RefreshTokenIn(refresh_token=login.refresh_token))
+    assert out.status_code == 204
+
+    # Reset the password by e-mail.
+    asked = request_password_reset.sync_detailed(
+        client=anonymous, body=models.PasswordResetRequest(email="ada@example.com"))
+    assert asked.status_code == 202
+    [token] = re.findall(r"^([A-Za-z0-9_-]{43})\r?$", inbox.wait_for(1)[0].get_content(),
+                         re.MULTILINE)
+    done = confirm_password_reset.sync_detailed(client=anonymous, body=models.PasswordResetConfirm(
+        token=token, new_password="a brand new password"))
+    assert done.status_code == 204
+    again = confirm_password_reset.sync(client=anonymous, body=models.PasswordResetConfirm(
+        token=token, new_password="another new password"))
+    assert isinstance(again, models.ErrorMessage)
+    assert again.detail == "Invalid or expired reset token"
+    relogin = login_for_access_token.sync(client=anonymous, body=models.BodyLoginForAccessToken(
+        username="ada", password="a brand new password"))
+    assert isinstance(relogin, models.Token)

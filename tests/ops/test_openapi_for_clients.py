@@ -100,5 +100,6 @@ def test_the_document_carries_the_rules_a_client_needs(document):
     assert list(token_body) == ["application/x-www-form-urlencoded"]
     for rule in ("is a form", "Authorization: Bearer", "429", "Retry-After", "413",
                  "X-Total-Count", "after_id", "X-Request-ID", "first 20 errors",
-                 "Unicode case folding", "relative `Location`"):
+                 "Unicode case folding", "relative `Location`", "refresh_token",
+                 "password-reset"):
         assert rule in rules, rule
