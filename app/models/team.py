@@ -3,7 +3,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, BigId, Timestamped
+from app.db.base import Base, BigId, Timestamped, version_column
 
 if TYPE_CHECKING:
     from app.models.hero import Hero
@@ -13,6 +13,8 @@ class Team(Timestamped, Base):
     __tablename__ = "teams"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    version: Mapped[int] = version_column()
+    __mapper_args__ = {"version_id_col": version}
     name: Mapped[str] = mapped_column(String(100), unique=True)
     headquarters: Mapped[str] = mapped_column(String(200))
 

@@ -2,12 +2,14 @@ from sqlalchemy import Boolean, Index, String, false, func, true
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.core.casefold import caseless_key
-from app.db.base import Base, BigId, Timestamped
+from app.db.base import Base, BigId, Timestamped, version_column
 
 
 class User(Timestamped, Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    version: Mapped[int] = version_column()
+    __mapper_args__ = {"version_id_col": version}
     username: Mapped[str] = mapped_column(String(50))
     # Stored lower-cased by the service, as the user wrote it otherwise.
     email: Mapped[str] = mapped_column(String(320), unique=True)

@@ -35,3 +35,7 @@ class InvalidCredentials(NotAuthenticated):
 
 class InactiveUser(DomainError):
     """The credentials are right but the account is switched off."""
+
+
+class PreconditionFailed(DomainError):
+    """The caller's If-Match names a version the row no longer has."""
