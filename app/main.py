@@ -26,6 +26,7 @@ from app.api.middleware import (
     RequestContextMiddleware,
     RouteTemplates,
 )
+from app.api.problems import ProblemDetailsMiddleware
 from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
 from app.api.throttle import LoginThrottle
 from app.core.config import Settings
@@ -144,6 +145,9 @@ def create_app(settings: Settings, *, databases: Databases | None = None) -> Fas
         app.add_middleware(
             TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False
         )
+    # Inside the request id's middleware (whose id it names), outside every other: it
+    # sees each error, the 400s for unknown hosts and the 413s included.
+    app.add_middleware(ProblemDetailsMiddleware)
     # Added last, so outermost: it sees every response, CORS preflights, 400s for
     # unknown hosts and 413s included.
     app.add_middleware(
