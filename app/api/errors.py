@@ -32,6 +32,7 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
+    errors.KeyReused: 422,
     errors.InvalidReference: 422,
 }
 
@@ -39,7 +40,7 @@ DB_UNAVAILABLE = {"detail": "Database unavailable"}
 PAYLOAD_TOO_LARGE_TEXT = "Content Too Large"
 
 
-def _status_for(exc: errors.DomainError) -> int:
+def status_for(exc: errors.DomainError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
@@ -48,7 +49,7 @@ def _status_for(exc: errors.DomainError) -> int:
 
 async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
-    status = _status_for(exc)
+    status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
 

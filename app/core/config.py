@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", repr=False)
     secret_key_file: str = ".secret_key"
     access_token_expire_minutes: int = Field(default=60, gt=0)
+    # How long a create's response is kept for retries with its Idempotency-Key.
+    idempotency_key_hours: float = Field(default=24, gt=0)
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     open_registration: bool = True
     auto_migrate: bool = True

@@ -39,3 +39,7 @@ class InactiveUser(DomainError):
 
 class PreconditionFailed(DomainError):
     """The caller's If-Match names a version the row no longer has."""
+
+
+class KeyReused(DomainError):
+    """An Idempotency-Key sent again with another body, or on another path."""

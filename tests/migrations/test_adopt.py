@@ -69,7 +69,8 @@ def test_migrate_on_a_create_all_database_says_to_stamp_and_changes_nothing(
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "error: the database has tables (heroes, items, teams, ...) but no Alembic version: "
+        "error: the database has tables (heroes, idempotency_keys, items, ...) but no Alembic "
+        "version: "
         "run `python -m app stamp` to check it against the models and adopt it"
     ]
     assert schema(sync_engine) == before

@@ -3,7 +3,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.conditional import ETAG_HEADER, IfMatch, IfNoneMatch, read, tagged
-from app.api.deps import CallerDep, WorkDep
+from app.api.deps import CallerDep, SettingsDep, WorkDep
+from app.api.idempotency import CREATED_HEADERS, IdempotencyKeyDep, once, scope_of
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.paths import PathId
@@ -25,14 +26,26 @@ Age = Annotated[
     status_code=status.HTTP_201_CREATED,
     response_model=HeroRead,
     operation_id="create_hero",
-    responses=responses(401, 422, headers=ETAG_HEADER, success=201),
+    responses=responses(401, 409, 422, headers=CREATED_HEADERS, success=201),
     description="A team_id that does not exist is 422. secret_name is stored, never returned.",
 )
 async def create_hero(
-    hero_in: HeroCreate, work: WorkDep, caller: CallerDep, request: Request, response: Response
+    hero_in: HeroCreate,
+    work: WorkDep,
+    caller: CallerDep,
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
 ) -> Any:
-    hero = await work.run_as(caller, service.create_hero, hero_in=hero_in)
-    return tagged(created(hero, "get_hero", request, response, hero_id=hero.id), response)
+    async def create() -> Any:
+        hero = await work.run_as(caller, service.create_hero, hero_in=hero_in)
+        return tagged(created(hero, "get_hero", request, response, hero_id=hero.id), response)
+
+    return await once(
+        create, key=key, scope=scope_of(caller.user_id), body=hero_in, model=HeroRead,
+        work=work, settings=settings, request=request, response=response,
+    )
 
 
 @router.get(

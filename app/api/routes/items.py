@@ -3,7 +3,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.conditional import ETAG_HEADER, IfMatch, IfNoneMatch, read, tagged
-from app.api.deps import CallerDep, WorkDep
+from app.api.deps import CallerDep, SettingsDep, WorkDep
+from app.api.idempotency import CREATED_HEADERS, IdempotencyKeyDep, once, scope_of
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.paths import PathId
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/items", tags=["items"], route_class=StrictJSONRoute)
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
     operation_id="create_item",
-    responses=responses(401, headers=ETAG_HEADER, success=201),
+    responses=responses(401, 409, 422, headers=CREATED_HEADERS, success=201),
     description="The caller becomes the owner.",
 )
 async def create_item(
@@ -29,9 +30,17 @@ async def create_item(
     caller: CallerDep,
     request: Request,
     response: Response,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
 ) -> Any:
-    item = await work.run_as(caller, service.create_item, item_in=item_in)
-    return tagged(created(item, "get_item", request, response, item_id=item.id), response)
+    async def create() -> Any:
+        item = await work.run_as(caller, service.create_item, item_in=item_in)
+        return tagged(created(item, "get_item", request, response, item_id=item.id), response)
+
+    return await once(
+        create, key=key, scope=scope_of(caller.user_id), body=item_in, model=ItemRead,
+        work=work, settings=settings, request=request, response=response,
+    )
 
 
 @router.get(

@@ -3,7 +3,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from app.api.conditional import ETAG_HEADER, IfMatch, IfNoneMatch, read, tagged
-from app.api.deps import CallerDep, WorkDep
+from app.api.deps import CallerDep, SettingsDep, WorkDep
+from app.api.idempotency import CREATED_HEADERS, IdempotencyKeyDep, once, scope_of
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.paths import PathId
@@ -20,13 +21,25 @@ router = APIRouter(prefix="/teams", tags=["teams"], route_class=StrictJSONRoute)
     status_code=status.HTTP_201_CREATED,
     response_model=TeamRead,
     operation_id="create_team",
-    responses=responses(401, 409, headers=ETAG_HEADER, success=201),
+    responses=responses(401, 409, 422, headers=CREATED_HEADERS, success=201),
 )
 async def create_team(
-    team_in: TeamCreate, work: WorkDep, caller: CallerDep, request: Request, response: Response
+    team_in: TeamCreate,
+    work: WorkDep,
+    caller: CallerDep,
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
 ) -> Any:
-    team = await work.run_as(caller, service.create_team, team_in=team_in)
-    return tagged(created(team, "get_team", request, response, team_id=team.id), response)
+    async def create() -> Any:
+        team = await work.run_as(caller, service.create_team, team_in=team_in)
+        return tagged(created(team, "get_team", request, response, team_id=team.id), response)
+
+    return await once(
+        create, key=key, scope=scope_of(caller.user_id), body=team_in, model=TeamRead,
+        work=work, settings=settings, request=request, response=response,
+    )
 
 
 @router.get(

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from app.api.conditional import ETAG_HEADER, IfMatch, IfNoneMatch, read, tagged
 from app.api.deps import CallerDep, Registrar, SettingsDep, WorkDep
+from app.api.idempotency import CREATED_HEADERS, IdempotencyKeyDep, once, scope_of
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.paths import PathId
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
     operation_id="create_user",
-    responses=responses(401, 403, 409, headers=ETAG_HEADER, success=201),
+    responses=responses(401, 403, 409, 422, headers=CREATED_HEADERS, success=201),
     summary="Register a user",
     description="Open to anyone while OPEN_REGISTRATION is true; otherwise superusers only "
     "(no token: 401, a non-superuser: 403).",
@@ -31,19 +32,27 @@ async def create_user(
     settings: SettingsDep,
     request: Request,
     response: Response,
+    key: IdempotencyKeyDep,
 ) -> Any:
     open_, rounds = settings.open_registration, settings.bcrypt_rounds
-    if registrar is None:  # registration is open: nobody needs to be signed in
-        user = await work.run(
-            service.register_user, None, open_registration=open_, user_in=user_in,
-            bcrypt_rounds=rounds,
-        )
-    else:
-        user = await work.run_as(
-            registrar, service.register_user, open_registration=open_, user_in=user_in,
-            bcrypt_rounds=rounds,
-        )
-    return tagged(created(user, "get_user", request, response, user_id=user.id), response)
+
+    async def create() -> Any:
+        if registrar is None:  # registration is open: nobody needs to be signed in
+            user = await work.run(
+                service.register_user, None, open_registration=open_, user_in=user_in,
+                bcrypt_rounds=rounds,
+            )
+        else:
+            user = await work.run_as(
+                registrar, service.register_user, open_registration=open_, user_in=user_in,
+                bcrypt_rounds=rounds,
+            )
+        return tagged(created(user, "get_user", request, response, user_id=user.id), response)
+
+    return await once(
+        create, key=key, scope=scope_of(registrar.user_id if registrar else None), body=user_in,
+        model=UserRead, work=work, settings=settings, request=request, response=response,
+    )
 
 
 @router.get(
