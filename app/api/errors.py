@@ -244,6 +244,8 @@ async def method_not_allowed_handler(request: Request, exc: Exception) -> JSONRe
     named = (exc.headers or {}).get("Allow", "")  # StaticFiles' 405 knows its own
     allowed = {method.strip() for method in named.split(",") if method.strip()}
     allowed |= allowed_methods(request.app, _route_path(request))
+    if "GET" in allowed:
+        allowed.add("HEAD")  # served as GET (app/api/head.py)
     headers = {"Allow": ", ".join(sorted(allowed))}
     return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
 

@@ -43,7 +43,7 @@ def test_405_keeps_allow(client):
     response = client.put("/api/v1/items", headers=PROBLEM)
 
     assert_problem(response, 405, "Method Not Allowed", "/api/v1/items")
-    assert response.headers["Allow"] == "GET, POST"
+    assert response.headers["Allow"] == "GET, HEAD, POST"
 
 
 def test_413_from_content_length_and_from_a_stream(client, user_headers):

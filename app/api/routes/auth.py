@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 
 from app.api.deps import SettingsDep, WorkDep
 from app.api.json_body import StrictJSONRoute
@@ -10,6 +10,12 @@ from app.schemas.auth import Token
 from app.schemas.common import SafeStr
 from app.services import auth as service
 
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE_HEADERS = {
+    "Cache-Control": {"description": "no-store (RFC 6749, 5.1)", "schema": {"type": "string"}},
+    "Pragma": {"description": "no-cache (RFC 6749, 5.1)", "schema": {"type": "string"}},
+}
+
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute)
 
 
@@ -17,7 +23,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=StrictJSONRoute)
     "/token",
     response_model=Token,
     operation_id="login_for_access_token",
-    responses=responses(401, 403, 429),
+    responses=responses(401, 403, 429, headers=NO_STORE_HEADERS),
     description="OAuth2 password flow. `username` may be the username or the email, in any "
     "letter case. Wrong username or wrong password get the same answer in about the same time. "
     "Failed attempts are limited per account and per client address: past the limit, 429 with "
@@ -28,6 +34,7 @@ async def login_for_access_token(
     settings: SettingsDep,
     throttle: LoginThrottleDep,
     request: Request,
+    response: Response,
     username: Annotated[SafeStr, Form(min_length=1, max_length=320)],
     password: Annotated[SafeStr, Form(min_length=1, max_length=1024)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
@@ -39,4 +46,6 @@ async def login_for_access_token(
             password=password,
             bcrypt_rounds=settings.bcrypt_rounds,
         )
+    # RFC 6749, 5.1: a response holding a token is never stored by any cache.
+    response.headers.update(NO_STORE)
     return service.issue_token(user=user, settings=settings)

@@ -7,7 +7,7 @@ from app.api.deps import CallerDep, SettingsDep, WorkDep
 from app.api.idempotency import CREATED_HEADERS, IdempotencyKeyDep, once, scope_of
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
-from app.api.paths import PathId
+from app.api.paths import CANONICAL, PathId
 from app.api.responses import created, responses
 from app.core.limits import MAX_BIGINT
 from app.schemas.common import SafeStr
@@ -17,7 +17,9 @@ from app.services import heroes as service
 router = APIRouter(prefix="/heroes", tags=["heroes"], route_class=StrictJSONRoute)
 
 Age = Annotated[
-    int | None, Query(ge=0, le=MAX_BIGINT, description="Inclusive; heroes with no age never match")
+    int | None,
+    Query(ge=0, le=MAX_BIGINT, description="Inclusive; heroes with no age never match"),
+    CANONICAL,
 ]
 
 
@@ -61,7 +63,7 @@ async def list_heroes(
     page: PageDep,
     request: Request,
     response: Response,
-    team_id: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
+    team_id: Annotated[int | None, Query(ge=0, le=MAX_BIGINT), CANONICAL] = None,
     name: Annotated[SafeStr | None, Query(description="Case-insensitive substring")] = None,
     min_age: Age = None,
     max_age: Age = None,

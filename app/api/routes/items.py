@@ -7,7 +7,7 @@ from app.api.deps import CallerDep, SettingsDep, WorkDep
 from app.api.idempotency import CREATED_HEADERS, IdempotencyKeyDep, once, scope_of
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
-from app.api.paths import PathId
+from app.api.paths import CANONICAL, PathId
 from app.api.responses import created, responses
 from app.core.limits import MAX_BIGINT
 from app.schemas.item import ItemCreate, ItemRead, ItemUpdate
@@ -57,7 +57,7 @@ async def list_items(
     page: PageDep,
     request: Request,
     response: Response,
-    owner_id: Annotated[int | None, Query(ge=0, le=MAX_BIGINT)] = None,
+    owner_id: Annotated[int | None, Query(ge=0, le=MAX_BIGINT), CANONICAL] = None,
 ) -> Any:
     result = await work.run_as(caller, service.list_items, page=page, owner_id=owner_id)
     return paged(result, page, request, response)
