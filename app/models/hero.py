@@ -13,13 +13,13 @@ class Hero(Timestamped, Base):
     __tablename__ = "heroes"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    version: Mapped[int] = version_column()
-    __mapper_args__ = {"version_id_col": version}
     name: Mapped[str] = mapped_column(String(100), index=True)
     secret_name: Mapped[str] = mapped_column(String(100))
     age: Mapped[int | None] = mapped_column(BigInteger, index=True)
     team_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("teams.id", ondelete="SET NULL"), index=True
     )
+    version: Mapped[int] = version_column()
+    __mapper_args__ = {"version_id_col": version}
 
     team: Mapped["Team | None"] = relationship(back_populates="heroes", lazy="raise_on_sql")

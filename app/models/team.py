@@ -13,10 +13,10 @@ class Team(Timestamped, Base):
     __tablename__ = "teams"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    version: Mapped[int] = version_column()
-    __mapper_args__ = {"version_id_col": version}
     name: Mapped[str] = mapped_column(String(100), unique=True)
     headquarters: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = version_column()
+    __mapper_args__ = {"version_id_col": version}
 
     # The database sets team_id to NULL on delete; the ORM need not load heroes for it.
     # raise_on_sql: loading is chosen per query, never by accident.

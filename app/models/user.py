@@ -8,8 +8,6 @@ from app.db.base import Base, BigId, Timestamped, version_column
 class User(Timestamped, Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    version: Mapped[int] = version_column()
-    __mapper_args__ = {"version_id_col": version}
     username: Mapped[str] = mapped_column(String(50))
     # Stored lower-cased by the service, as the user wrote it otherwise.
     email: Mapped[str] = mapped_column(String(320), unique=True)
@@ -21,6 +19,8 @@ class User(Timestamped, Base):
     hashed_password: Mapped[str] = mapped_column(String(100))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    version: Mapped[int] = version_column()
+    __mapper_args__ = {"version_id_col": version}
 
     @validates("email")
     def _keep_email_key(self, _key: str, email: str) -> str:
