@@ -48,5 +48,6 @@ def serve(
     Config.bind_socket = nodelay_bind_socket  # type: ignore[method-assign,assignment]
     if log_format == "json":
         options["log_config"] = json_server_log_config()
+    # server_header=False: no `server: uvicorn` naming the stack (OWASP Secure Headers).
     uvicorn.run(APP, host=host, port=port, workers=workers, loop=loop, http="httptools",
-                **options)
+                server_header=False, **options)
