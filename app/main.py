@@ -22,13 +22,16 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
 from app.api import errors, metrics, openapi
+from app.api.head import HeadAsGetMiddleware
 from app.api.middleware import (
     REQUEST_ID_HEADER,
     BodyLimitMiddleware,
     RequestContextMiddleware,
     RouteTemplates,
 )
+from app.api.problems import ProblemDetailsMiddleware
 from app.api.routes import analytics, auth, docs, health, heroes, items, teams, users
+from app.api.security_headers import SecurityHeadersMiddleware
 from app.api.throttle import LoginThrottle
 from app.core.config import Settings
 from app.core.logging import configure_logging
@@ -165,6 +168,7 @@ def create_app(settings: Settings, *, databases: Databases | None = None) -> Fas
     # Middleware added later wraps what was added before. The body limit is not
     # FastAPI's max_body_size: that one sits outside every middleware, and its 413
     # had no X-Request-ID.
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_body_size=MAX_BODY_BYTES)
     if settings.cors_origins:
         app.add_middleware(
@@ -178,6 +182,10 @@ def create_app(settings: Settings, *, databases: Databases | None = None) -> Fas
         app.add_middleware(
             TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts, www_redirect=False
         )
+    # Inside the request id's middleware (whose id it names), outside every other: it
+    # sees each error, the 400s for unknown hosts and the 413s included.
+    app.add_middleware(ProblemDetailsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     # Added last, so outermost: it sees every response, CORS preflights, 400s for
     # unknown hosts and 413s included.
     app.add_middleware(

@@ -307,8 +307,9 @@ def serve(
     Raises CannotStart when a worker cannot start for a reason other than an outage."""
     if log_format == "json":
         options["log_config"] = json_server_log_config()
+    # server_header=False: no `server: uvicorn` naming the stack (OWASP Secure Headers).
     config = Config(APP, host=host, port=port, workers=workers, loop=loop, http="httptools",
-                    **options)
+                    server_header=False, **options)
     metrics_dir = tempfile.mkdtemp(prefix="heroes-metrics-")
     os.environ[MULTIPROC_DIR] = metrics_dir  # inherited by every worker
     try:

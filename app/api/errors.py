@@ -31,6 +31,8 @@ STATUS_BY_ERROR: dict[type[errors.DomainError], int] = {
     errors.PermissionDenied: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.PreconditionFailed: 412,
+    errors.KeyReused: 422,
     errors.InvalidReference: 422,
     errors.ValueTooLong: 422,
     errors.InvalidToken: 400,
@@ -44,7 +46,7 @@ DB_READ_ONLY = {"detail": "Database unavailable: it is read-only and refuses wri
 PAYLOAD_TOO_LARGE_TEXT = "Content Too Large"
 
 
-def _status_for(exc: errors.DomainError) -> int:
+def status_for(exc: errors.DomainError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
             return STATUS_BY_ERROR[cls]
@@ -53,7 +55,7 @@ def _status_for(exc: errors.DomainError) -> int:
 
 async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
-    status = _status_for(exc)
+    status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"detail": exc.detail}, status_code=status, headers=headers)
 
@@ -254,6 +256,8 @@ async def method_not_allowed_handler(request: Request, exc: Exception) -> JSONRe
     named = (exc.headers or {}).get("Allow", "")  # StaticFiles' 405 knows its own
     allowed = {method.strip() for method in named.split(",") if method.strip()}
     allowed |= allowed_methods(request.app, _route_path(request))
+    if "GET" in allowed:
+        allowed.add("HEAD")  # served as GET (app/api/head.py)
     headers = {"Allow": ", ".join(sorted(allowed))}
     return JSONResponse({"detail": exc.detail}, status_code=405, headers=headers)
 

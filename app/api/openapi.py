@@ -58,6 +58,25 @@ def _bounded_validation_errors(document: dict[str, Any]) -> None:
     schema["required"] = sorted({*schema.get("required", ()), "detail", "error_count"})
 
 
+def _optional_headers_are_strings(document: dict[str, Any]) -> None:
+    # An optional header is either sent, as a string, or absent: FastAPI's `anyOf
+    # [string, null]` would tell clients (and schemathesis) to send the text "null".
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", ()):
+                schema = parameter.get("schema", {})
+                options = schema.get("anyOf")
+                if parameter.get("in") != "header" or not options:
+                    continue
+                sent = [option for option in options if option.get("type") != "null"]
+                if len(sent) == 1:
+                    parameter["schema"] = {
+                        **{k: v for k, v in schema.items() if k != "anyOf"}, **sent[0]
+                    }
+
+
 def install(app: FastAPI) -> None:
     """Serve `app`'s OpenAPI document with the 413s, exact integer bounds and the 422
     body as the app answers it, finished once."""
@@ -71,6 +90,7 @@ def install(app: FastAPI) -> None:
             _document_body_limit(document)
             _exact_bounds(document)
             _bounded_validation_errors(document)
+            _optional_headers_are_strings(document)
             finished[:] = [document]
         return document
 

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
+from app.api.paths import CANONICAL
 from app.api.responses import relative
 from app.core.limits import MAX_BIGINT
 from app.services.paging import Page, PageRequest
@@ -13,8 +14,10 @@ MAX_LIMIT = 100
 
 
 def page_request(
-    skip: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="Rows to skip")] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")] = MAX_LIMIT,
+    skip: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="Rows to skip"), CANONICAL] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Page size"), CANONICAL
+    ] = MAX_LIMIT,
     after_id: Annotated[
         int | None,
         Query(
@@ -23,6 +26,7 @@ def page_request(
             description="Keyset paging: rows with id > after_id; no X-Total-Count. "
             "Cannot be combined with skip > 0.",
         ),
+        CANONICAL,
     ] = None,
 ) -> PageRequest:
     if after_id is not None and skip > 0:

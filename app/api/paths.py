@@ -1,9 +1,15 @@
-"""Path parameters: an id of any length is an id, and one outside 1..2**63-1 is not found."""
+"""Integers in paths and query strings: one spelling each, and an id of any length is an id.
+
+An id outside 1..2**63-1 is not found. Only the canonical decimal spelling is an
+integer (`7`, `-7`, `0`): `+7`, `07`, ` 7`, `7.0`, `7_0` and `7e0` are refused with 422,
+so that one resource has one URL (and one cache entry, one ETag) and a typo is not
+read as another number.
+"""
 
 import re
 from typing import Annotated, Any
 
-from pydantic import ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import BeforeValidator, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
 from app.core.limits import MAX_BIGINT
 
@@ -11,6 +17,14 @@ from app.core.limits import MAX_BIGINT
 BEYOND_EVERY_ID = MAX_BIGINT + 1
 # What pydantic would read as an integer, were it short enough.
 _INTEGER = re.compile(r"\s*[+-]?[0-9][0-9_]*\s*")
+CANONICAL_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+NOT_CANONICAL = "must be written in decimal digits only: no sign but '-', spaces or leading zeros"
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
+        raise ValueError(NOT_CANONICAL)
+    return value
 
 
 def _any_length(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
@@ -25,4 +39,8 @@ def _any_length(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         raise
 
 
-PathId = Annotated[int, WrapValidator(_any_length)]
+PathId = Annotated[int, WrapValidator(_any_length), BeforeValidator(_canonical)]
+# For a query string's integer, after its Query(...) (placed before it, FastAPI would
+# publish the bounds as `ge`/`le` instead of JSON Schema's minimum/maximum):
+# `Annotated[int, Query(ge=0), CANONICAL]`.
+CANONICAL = BeforeValidator(_canonical)

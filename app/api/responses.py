@@ -12,6 +12,8 @@ _DESCRIPTIONS = {
     403: ("Authenticated but not allowed", "Not enough permissions"),
     404: ("No such resource, or one the caller may not see", "Hero not found"),
     409: ("A unique value is already taken", "Team name already exists"),
+    412: ("If-Match does not hold the resource's current ETag; nothing changed",
+          "The resource has changed"),
     422: ("Invalid input, or a reference to a row that does not exist", "Team 7 does not exist"),
     429: ("Too many failed attempts; retry after `Retry-After` seconds",
           "Too many failed login attempts; try again later"),
@@ -35,12 +37,22 @@ NO_STORE = {
                "schema": {"type": "string", "enum": ["no-cache"]}},
 }
 
+NOT_MODIFIED = 304
+
+
 def responses(
-    *codes: int, headers: dict[str, Any] | None = None
+    *codes: int, headers: dict[str, Any] | None = None, success: int = 200
 ) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the given error codes, plus 503 which any route may answer."""
+    """OpenAPI entries for the given codes (errors, or 304), plus 503 which any route may
+    answer; `headers` are those of the `success` response."""
     documented: dict[int | str, dict[str, Any]] = {}
     for code in codes:
+        if code == NOT_MODIFIED:
+            documented[code] = {
+                "description": "Not modified: If-None-Match holds the current ETag (no body)",
+                "headers": headers or {},
+            }
+            continue
         description, example = _DESCRIPTIONS[code]
         if code == 422:
             # References are reported as {"detail": "..."}, bad input in FastAPI's shape.
@@ -53,7 +65,7 @@ def responses(
             documented[code]["headers"] = RETRY_AFTER
     documented[503] = _error("The database cannot be reached", DB_UNAVAILABLE)
     if headers:
-        documented[200] = {"headers": headers}
+        documented[success] = {"headers": headers}
     return documented
 
 

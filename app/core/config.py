@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # often never ends; one left alone longer must log in again.
     refresh_token_expire_days: int = Field(default=14, gt=0, le=3650)
     password_reset_minutes: int = Field(default=30, gt=0, le=7 * 24 * 60)
+    # How long a create's response is kept for retries with its Idempotency-Key.
+    idempotency_key_hours: float = Field(default=24, gt=0)
     bcrypt_rounds: int = Field(default=12, ge=4, le=31)
     open_registration: bool = True
     auto_migrate: bool = True

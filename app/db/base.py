@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator, func
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator, func, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -66,3 +66,10 @@ class Timestamped:
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, onupdate=utcnow, server_default=func.now()
     )
+
+
+def version_column() -> Mapped[int]:
+    """A row's version, which its ETag names (app/api/conditional.py). Mapped as the
+    mapper's `version_id_col`: every ORM UPDATE says `WHERE version = <the version
+    read>` and adds one, so the database refuses a write based on a stale read."""
+    return mapped_column(Integer, server_default=text("1"))

@@ -3,7 +3,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db.base import Base, BigId, Timestamped
+from app.db.base import Base, BigId, Timestamped, version_column
 
 if TYPE_CHECKING:
     from app.models.team import Team
@@ -19,5 +19,7 @@ class Hero(Timestamped, Base):
     team_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("teams.id", ondelete="SET NULL"), index=True
     )
+    version: Mapped[int] = version_column()
+    __mapper_args__ = {"version_id_col": version}
 
     team: Mapped["Team | None"] = relationship(back_populates="heroes", lazy="raise_on_sql")

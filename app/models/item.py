@@ -1,7 +1,7 @@
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, BigId, Timestamped
+from app.db.base import Base, BigId, Timestamped, version_column
 
 
 class Item(Timestamped, Base):
@@ -14,3 +14,5 @@ class Item(Timestamped, Base):
     owner_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
+    version: Mapped[int] = version_column()
+    __mapper_args__ = {"version_id_col": version}

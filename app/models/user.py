@@ -2,7 +2,7 @@ from sqlalchemy import Boolean, Index, String, false, func, true
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from app.core.casefold import caseless_key
-from app.db.base import Base, BigId, Timestamped
+from app.db.base import Base, BigId, Timestamped, version_column
 from app.db.lengths import DERIVED_FROM
 
 
@@ -23,6 +23,8 @@ class User(Timestamped, Base):
     hashed_password: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    version: Mapped[int] = version_column()
+    __mapper_args__ = {"version_id_col": version}
 
     @validates("email")
     def _keep_email_key(self, _key: str, email: str) -> str:

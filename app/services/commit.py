@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from sqlalchemy import MetaData, PrimaryKeyConstraint, Table, UniqueConstraint, delete
+from sqlalchemy import MetaData, PrimaryKeyConstraint, Table, UniqueConstraint, delete, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,6 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.db import sequences
 from app.db.base import Base
 from app.services.errors import DomainError, NotFound
+from app.services.versions import Expected, raise_changed_or_gone
 
 # SQLite names columns or an index, never the constraint, in its messages:
 # "UNIQUE constraint failed: users.email", "UNIQUE constraint failed: index 'uq_x'",
@@ -101,7 +102,8 @@ def mapped_errors(
     db: Session,
     violations: Mapping[str, DomainError] | None = None,
     *,
-    row: type[Base] | None = None,
+    row: Base | None = None,
+    expected: Expected | None = None,
     metadata: MetaData | None = None,
 ) -> Iterator[None]:
     """Around writes that may fail before the commit (a Core `insert(...)` executed at
@@ -128,38 +130,52 @@ def mapped_errors(
         raise
     except StaleDataError as exc:
         db.rollback()
-        if row is None:
+        identity = inspect(row).identity if row is not None else None
+        if row is None or identity is None:
             raise
-        raise NotFound(f"{row.__name__} not found") from exc
+        if expected is None:
+            raise NotFound(f"{type(row).__name__} not found") from exc
+        raise_changed_or_gone(db, type(row), identity[0])
 
 
 def commit(
     db: Session,
     violations: Mapping[str, DomainError] | None = None,
     *,
-    row: type[Base] | None = None,
+    row: Base | None = None,
+    expected: Expected | None = None,
 ) -> None:
     """Commit the session's writes.
 
     `violations` maps constraint names (`uq_teams_name`, `fk_items_owner_id_users`)
     to the error a caller gets when a concurrent request made the write break that
-    constraint. `row`: the model being updated, NotFound if another request deleted
-    it after this one read it. A primary key broken because its sequence fell behind
-    (ids copied in) is repaired and SequenceRepaired raised: the unit of work runs the
-    call again. Anything else unexpected is re-raised as it was."""
-    with mapped_errors(db, violations, row=row):
+    constraint. `row`: the row being updated, whose versioned UPDATE matched nothing.
+    Without `expected` (no If-Match) it was read FOR UPDATE (app/services/lookup.py), so
+    only a DELETE can have changed it meanwhile: NotFound. With it, PreconditionFailed
+    unless the row is gone (app/services/versions.py). A primary key broken because its
+    sequence fell behind (ids copied in) is repaired and SequenceRepaired raised: the
+    unit of work runs the call again. Anything else unexpected is re-raised as it was."""
+    with mapped_errors(db, violations, row=row, expected=expected):
         db.commit()
 
 
-def delete_row(db: Session, row: Base) -> None:
-    """Delete `row` and commit; NotFound if it was no longer there to delete.
+def delete_row(db: Session, row: Base, expected: Expected | None = None) -> None:
+    """Delete `row` and commit; NotFound if it was no longer there to delete,
+    PreconditionFailed if `expected` (If-Match) names versions it no longer has.
 
     The ORM's own `Session.delete` only warns when its DELETE matches nothing, so
     two concurrent DELETEs of one row would both succeed. A DELETE statement's row
-    count says which one removed it. Cascades are the database's (ON DELETE)."""
+    count says which one removed it, and its WHERE holds the version the caller
+    named. Cascades are the database's (ON DELETE)."""
     model = type(row)
-    result = db.execute(delete(model).where(model.id == row.id))  # type: ignore[attr-defined]
+    id_ = row.id  # type: ignore[attr-defined]
+    stmt = delete(model).where(model.id == id_)  # type: ignore[attr-defined]
+    if expected is not None and not expected.any_version:
+        stmt = stmt.where(model.version.in_(expected.versions))  # type: ignore[attr-defined]
+    result = db.execute(stmt)
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        db.rollback()
-        raise NotFound(f"{model.__name__} not found")
+        if expected is None:
+            db.rollback()
+            raise NotFound(f"{model.__name__} not found")
+        raise_changed_or_gone(db, model, id_)
     commit(db)

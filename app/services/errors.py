@@ -54,3 +54,11 @@ class InvalidToken(DomainError):
 
 class NotConfigured(DomainError):
     """The service lacks the settings this needs (e-mail without SMTP_HOST)."""
+
+
+class PreconditionFailed(DomainError):
+    """The caller's If-Match names a version the row no longer has."""
+
+
+class KeyReused(DomainError):
+    """An Idempotency-Key sent again with another body, or on another path."""

@@ -8,8 +8,9 @@ from app.schemas.item import ItemCreate, ItemUpdate
 from app.services.auth import INVALID_TOKEN
 from app.services.commit import commit, delete_row
 from app.services.errors import NotAuthenticated
-from app.services.lookup import get_one
+from app.services.lookup import for_update, get_one
 from app.services.paging import Page, PageRequest, fetch_page
+from app.services.versions import Expected, hold_to
 
 
 def readable_items(actor: User) -> Select[Item]:
@@ -20,9 +21,9 @@ def readable_items(actor: User) -> Select[Item]:
     return stmt
 
 
-def get_item(db: Session, actor: User, *, item_id: int) -> Item:
+def get_item(db: Session, actor: User, *, item_id: int, lock: bool = False) -> Item:
     """The item if the actor may see it; NotFound otherwise (even if it exists)."""
-    return get_one(db, readable_items(actor), Item, item_id)
+    return get_one(db, readable_items(actor), Item, item_id, lock=lock)
 
 
 def list_items(
@@ -45,16 +46,27 @@ def create_item(db: Session, actor: User, *, item_in: ItemCreate) -> Item:
     return item
 
 
-def update_item(db: Session, actor: User, *, item_id: int, item_in: ItemUpdate) -> Item:
-    """Apply the fields sent, if the actor may see the item; NotFound otherwise."""
-    item = get_item(db, actor, item_id=item_id)
+def update_item(
+    db: Session,
+    actor: User,
+    *,
+    item_id: int,
+    item_in: ItemUpdate,
+    expected: Expected | None = None,
+) -> Item:
+    """Apply the fields sent, if the actor may see the item; NotFound otherwise;
+    PreconditionFailed if it is no longer in a version `expected` names."""
+    item = get_item(db, actor, item_id=item_id, lock=for_update(expected))
     for field, value in item_in.model_dump(exclude_unset=True).items():
         setattr(item, field, value)
-    commit(db, row=Item)
+    hold_to(db, item, expected)
+    commit(db, row=item, expected=expected)
     return item
 
 
-def delete_item(db: Session, actor: User, *, item_id: int) -> None:
+def delete_item(
+    db: Session, actor: User, *, item_id: int, expected: Expected | None = None
+) -> None:
     """Remove the item, if the actor may see it; NotFound otherwise, or if a concurrent
-    request removed it first."""
-    delete_row(db, get_item(db, actor, item_id=item_id))
+    request removed it first; PreconditionFailed if it changed from what `expected` names."""
+    delete_row(db, get_item(db, actor, item_id=item_id), expected)

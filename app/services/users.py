@@ -10,9 +10,10 @@ from app.models import User
 from app.schemas.user import UserCreate, UserUpdate
 from app.services.commit import commit, delete_row
 from app.services.errors import Conflict, NotAuthenticated, PermissionDenied
-from app.services.lookup import get_by_id
+from app.services.lookup import for_update, get_by_id
 from app.services.paging import Page, PageRequest, fetch_page
 from app.services.refresh_tokens import revoke_all_of_user
+from app.services.versions import Expected, hold_to
 
 EMAIL_TAKEN = "Email already registered"
 USERNAME_TAKEN = "Username already taken"
@@ -34,16 +35,17 @@ def _taken_value(
     return None
 
 
-def _commit(db: Session) -> None:
-    """Commit; a unique value taken meanwhile by a racing request is Conflict, a user
-    deleted meanwhile is NotFound."""
+def _commit(db: Session, user: User | None = None, expected: Expected | None = None) -> None:
+    """Commit; a unique value taken meanwhile by a racing request is Conflict; `user`,
+    the user changed: NotFound if deleted meanwhile, PreconditionFailed if If-Match
+    named another version."""
     email_taken, username_taken = Conflict(EMAIL_TAKEN), Conflict(USERNAME_TAKEN)
     violations = {
         "uq_users_email_key": email_taken,
         "uq_users_email": email_taken,
         "uq_users_username_lower": username_taken,
     }
-    commit(db, violations, row=User)
+    commit(db, violations, row=user, expected=expected)
 
 
 def get_user(db: Session, actor: User, *, user_id: int) -> User:
@@ -129,7 +131,13 @@ def _authorize_self_or_superuser(actor: User, user_id: int) -> None:
 
 
 def update_user(
-    db: Session, actor: User, *, user_id: int, user_in: UserUpdate, bcrypt_rounds: int
+    db: Session,
+    actor: User,
+    *,
+    user_id: int,
+    user_in: UserUpdate,
+    bcrypt_rounds: int,
+    expected: Expected | None = None,
 ) -> User:
     """Apply the fields sent, if the actor is that user or a superuser; only superusers
     may change activity or superuser status."""
@@ -141,7 +149,7 @@ def update_user(
         # Before the first query begins the transaction: no pooled connection waits on
         # bcrypt, and nobody may make us hash who may not change this user.
         changes["hashed_password"] = hash_password(changes.pop("password"), bcrypt_rounds)
-    user = get_user(db, actor, user_id=user_id)
+    user = get_by_id(db, User, user_id, lock=for_update(expected))
     email, username = changes.get("email"), changes.get("username")
     taken = _taken_value(db, email=email, username=username, exclude_id=user.id)
     if taken:
@@ -151,12 +159,16 @@ def update_user(
     if "hashed_password" in changes:
         # Access tokens stop with the old hash (their fingerprint); refresh tokens here.
         revoke_all_of_user(db, user_id=user.id)
-    _commit(db)
+    hold_to(db, user, expected)
+    _commit(db, user, expected)
     return user
 
 
-def delete_user(db: Session, actor: User, *, user_id: int) -> None:
+def delete_user(
+    db: Session, actor: User, *, user_id: int, expected: Expected | None = None
+) -> None:
     """Remove the user, if the actor is that user or a superuser; the database removes
-    their items with them. NotFound if a concurrent request removed them first."""
+    their items with them. NotFound if a concurrent request removed them first,
+    PreconditionFailed if they changed from what `expected` names."""
     _authorize_self_or_superuser(actor, user_id)
-    delete_row(db, get_user(db, actor, user_id=user_id))
+    delete_row(db, get_user(db, actor, user_id=user_id), expected)

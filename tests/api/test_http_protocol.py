@@ -67,11 +67,11 @@ def test_405_allows_every_method_the_path_serves(client, path):
         assert set(response.headers["Allow"].split(", ")) == served
 
 
-def test_put_on_heroes_allows_get_and_post(client):
+def test_put_on_heroes_allows_get_head_and_post(client):
     response = client.put("/api/v1/heroes")
 
     assert response.status_code == 405
-    assert response.headers["Allow"] == "GET, POST"
+    assert response.headers["Allow"] == "GET, HEAD, POST"
     assert GENERATED_ID.fullmatch(response.headers["X-Request-ID"])
 
 

@@ -6,11 +6,13 @@ import pytest
 from alembic import command
 from alembic.util import CommandError
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.orm import Session
 
 from app.db import migrate
 from app.db.base import Base
 from app.db.drivers import sync_url
 from app.db.schema_compare import differences
+from app.models import Item
 from app.testing.databases import fresh_database
 
 
@@ -115,5 +117,31 @@ def _columns(url: str, table: str) -> list[dict]:
     engine = create_engine(sync_url(url))
     try:
         return inspect(engine).get_columns(table)
+    finally:
+        engine.dispose()
+
+
+def test_0005_gives_existing_rows_version_1_and_the_orm_counts_on_from_there(empty_database_url):
+    migrate.upgrade(empty_database_url, "0002")
+    engine = create_engine(sync_url(empty_database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO users (username, email, email_key, hashed_password)"
+                              " VALUES ('old', 'old@example.com', 'old@example.com', 'x')"))
+            conn.execute(text("INSERT INTO teams (name, headquarters) VALUES ('Old', 'HQ')"))
+            conn.execute(text("INSERT INTO heroes (name, secret_name) VALUES ('H', 's')"))
+            conn.execute(text("INSERT INTO items (title, owner_id) VALUES ('Old item', 1)"))
+
+        migrate.upgrade(empty_database_url)
+
+        with engine.connect() as conn:
+            versions = {table: conn.scalar(text(f"SELECT version FROM {table}"))
+                        for table in ("users", "teams", "heroes", "items")}
+        assert versions == {"users": 1, "teams": 1, "heroes": 1, "items": 1}
+        with Session(engine) as db:
+            item = db.get(Item, 1)
+            item.title = "Renamed"
+            db.commit()
+            assert item.version == 2
     finally:
         engine.dispose()

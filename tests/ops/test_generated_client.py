@@ -167,3 +167,41 @@ def test_a_generated_client_refreshes_logs_out_and_resets_a_password(client_pack
     relogin = login_for_access_token.sync(client=anonymous, body=models.BodyLoginForAccessToken(
         username="ada", password="a brand new password"))
     assert isinstance(relogin, models.Token)
+
+
+def test_a_generated_client_edits_with_etags_and_retries_creates_safely(client_package, live):
+    from heroes_api_client import AuthenticatedClient, Client, models
+    from heroes_api_client.api.auth import login_for_access_token
+    from heroes_api_client.api.items import create_item, get_item, list_items, update_item
+    from heroes_api_client.api.users import create_user
+
+    anonymous = Client(base_url=live.url, raise_on_unexpected_status=True)
+    create_user.sync(client=anonymous, body=models.UserCreate(
+        username="grace", email="grace@example.com", password="correct horse battery"))
+    token = login_for_access_token.sync(client=anonymous, body=models.BodyLoginForAccessToken(
+        username="grace", password="correct horse battery"))
+    client = AuthenticatedClient(
+        base_url=live.url, token=token.access_token, raise_on_unexpected_status=True)
+
+    # A create retried with its Idempotency-Key (say, after a timeout): one item.
+    draft = models.ItemCreate(title="Draft")
+    first = create_item.sync_detailed(client=client, body=draft, idempotency_key="draft-1")
+    retry = create_item.sync_detailed(client=client, body=draft, idempotency_key="draft-1")
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.parsed.id == first.parsed.id
+    assert [item.title for item in list_items.sync(client=client)] == ["Draft"]
+
+    # An ETag round trip: a cached copy revalidated, one edit through, a stale one refused.
+    item_id, etag = first.parsed.id, first.headers["ETag"]
+    cached = get_item.sync_detailed(item_id, client=client, if_none_match=etag)
+    assert (cached.status_code, cached.content) == (304, b"")
+    mine = update_item.sync_detailed(
+        item_id, client=client, body=models.ItemUpdate(title="Mine"), if_match=etag)
+    assert mine.status_code == 200 and mine.headers["ETag"] != etag
+    theirs = update_item.sync_detailed(
+        item_id, client=client, body=models.ItemUpdate(title="Theirs"), if_match=etag)
+    assert theirs.status_code == 412
+    assert isinstance(theirs.parsed, models.ErrorMessage)
+    assert theirs.parsed.detail == "The resource has changed"
+    assert get_item.sync(item_id, client=client).title == "Mine"

@@ -81,3 +81,20 @@ def test_two_workers_serve_keep_alive_connections_with_tcp_nodelay(tmp_path, loo
         finally:
             connection.close()
         assert "Traceback" not in server.log()
+
+
+def test_served_responses_do_not_name_the_server_software(tmp_path):
+    # OWASP Secure Headers: no Server header advertising the stack (docs/standards.md).
+    with live_server(f"sqlite:///{tmp_path / 'app.db'}", tmp_path / "server.log",
+                     serve_args=["--workers", "1"]) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            connection.request("GET", "/health/live")
+            response = connection.getresponse()
+            response.read()
+        finally:
+            connection.close()
+
+    assert response.status == 200
+    assert response.getheader("Server") is None
+    assert response.getheader("X-Content-Type-Options") == "nosniff"

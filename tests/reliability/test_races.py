@@ -259,3 +259,62 @@ def test_concurrent_deletes_of_one_row_one_204_the_rest_404(server, resource):
 
     print(f"DELETE {resource}: {dict(outcomes)}")
     assert outcomes == {204: ROUNDS, 404: ROUNDS * (CONTENDERS - 1)}, outcomes
+
+
+@pytest.mark.parametrize("resource", ["users", "teams", "heroes", "items"])
+def test_concurrent_patches_with_one_if_match_one_200_the_rest_412(server, resource):
+    """No lost update: of CONTENDERS writes that all read the same version, the database
+    lets exactly one through; the others are told the resource changed."""
+    owner = register_and_login(server.url, f"editor_of_{resource}")
+    bodies = {
+        "teams": lambda n: {"name": f"Raced {n}", "headquarters": "Here"},
+        "heroes": lambda n: {"name": "Raced", "secret_name": "s"},
+        "items": lambda n: {"title": "Raced"},
+    }
+    # Unique across rounds: a write that changes nothing would be a second, honest 200.
+    changes = {
+        "users": lambda n: {"full_name": f"Writer {n}"},
+        "teams": lambda n: {"headquarters": f"HQ {n}"},
+        "heroes": lambda n: {"age": n},
+        "items": lambda n: {"title": f"Title {n}"},
+    }
+    outcomes: Counter[int] = Counter()
+    for round_ in range(ROUNDS):
+        if resource == "users":
+            me = httpx.get(f"{server.url}/api/v1/users/me", headers=owner).json()
+            url = f"{server.url}/api/v1/users/{me['id']}"
+        else:
+            row = httpx.post(f"{server.url}/api/v1/{resource}", headers=owner,
+                             json=bodies[resource](round_)).json()
+            url = f"{server.url}/api/v1/{resource}/{row['id']}"
+        read = httpx.get(url, headers=owner)
+        headers = {**owner, "If-Match": read.headers["ETag"]}
+        writers = range(round_ * CONTENDERS, (round_ + 1) * CONTENDERS)
+        patches = [call("PATCH", url, headers=headers, json=changes[resource](n))
+                   for n in writers]
+
+        statuses = released_together(patches)
+
+        outcomes.update(statuses)
+        winner = statuses.index(200) if 200 in statuses else None
+        final = httpx.get(url, headers=owner).json()
+        assert winner is not None
+        assert final.items() >= changes[resource](writers[winner]).items()
+
+    print(f"PATCH {resource} with one If-Match: {dict(outcomes)}")  # -rP shows it
+    assert outcomes == {200: ROUNDS, 412: ROUNDS * (CONTENDERS - 1)}, outcomes
+
+
+def test_concurrent_deletes_with_one_if_match_one_204_the_rest_404(server):
+    owner = register_and_login(server.url, "if_match_deleter")
+    outcomes: Counter[int] = Counter()
+    for round_ in range(ROUNDS):
+        row = httpx.post(f"{server.url}/api/v1/items", headers=owner,
+                         json={"title": f"Doomed {round_}"})
+        headers = {**owner, "If-Match": row.headers["ETag"]}
+        url = f"{server.url}/api/v1/items/{row.json()['id']}"
+
+        outcomes.update(released_together([call("DELETE", url, headers=headers)] * CONTENDERS))
+
+    print(f"DELETE with one If-Match: {dict(outcomes)}")
+    assert outcomes == {204: ROUNDS, 404: ROUNDS * (CONTENDERS - 1)}, outcomes

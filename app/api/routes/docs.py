@@ -4,6 +4,9 @@ from fastapi import APIRouter
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from app.api import problems
+from app.api.problems import ERRORS_PAGE
+
 STATIC = "/static/swagger-ui"
 OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 
@@ -28,6 +31,12 @@ async def swagger_ui() -> HTMLResponse:
         # The public validator badge would call out to another host.
         swagger_ui_parameters={"validatorUrl": None},
     )
+
+
+@router.get(ERRORS_PAGE)
+async def errors_page() -> HTMLResponse:
+    # Where a problem document's `type` points (app/api/problems.py).
+    return HTMLResponse(problems.errors_page())
 
 
 @router.get(OAUTH2_REDIRECT)

@@ -2,7 +2,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from app.api.deps import CallerDep, WorkDep
+from app.api.conditional import ETAG_HEADER, IfMatch, IfNoneMatch, read, tagged
+from app.api.deps import CallerDep, SettingsDep, WorkDep
+from app.api.idempotency import CREATED_HEADERS, IdempotencyKeyDep, once, scope_of
 from app.api.json_body import StrictJSONRoute
 from app.api.paging import PAGE_HEADERS, PageDep, paged
 from app.api.paths import PathId
@@ -19,13 +21,25 @@ router = APIRouter(prefix="/teams", tags=["teams"], route_class=StrictJSONRoute)
     status_code=status.HTTP_201_CREATED,
     response_model=TeamRead,
     operation_id="create_team",
-    responses=responses(401, 409),
+    responses=responses(401, 409, 422, headers=CREATED_HEADERS, success=201),
 )
 async def create_team(
-    team_in: TeamCreate, work: WorkDep, caller: CallerDep, request: Request, response: Response
+    team_in: TeamCreate,
+    work: WorkDep,
+    caller: CallerDep,
+    request: Request,
+    response: Response,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
 ) -> Any:
-    team = await work.run_as(caller, service.create_team, team_in=team_in)
-    return created(team, "get_team", request, response, team_id=team.id)
+    async def create() -> Any:
+        team = await work.run_as(caller, service.create_team, team_in=team_in)
+        return tagged(created(team, "get_team", request, response, team_id=team.id), response)
+
+    return await once(
+        create, key=key, scope=scope_of(caller.user_id), body=team_in, model=TeamRead,
+        work=work, settings=settings, request=request, response=response,
+    )
 
 
 @router.get(
@@ -50,30 +64,48 @@ async def list_teams(
     "/{team_id}",
     response_model=TeamDetail,
     operation_id="get_team",
-    responses=responses(401, 404),
+    responses=responses(304, 401, 404, headers=ETAG_HEADER),
 )
-async def get_team(team_id: PathId, work: WorkDep, caller: CallerDep) -> Any:
-    return await work.run_as(caller, service.get_team, team_id=team_id)
+async def get_team(
+    team_id: PathId,
+    work: WorkDep,
+    caller: CallerDep,
+    response: Response,
+    if_none_match: IfNoneMatch,
+) -> Any:
+    team = await work.run_as(caller, service.get_team, team_id=team_id)
+    return read(team, response, if_none_match)
 
 
 @router.patch(
     "/{team_id}",
     response_model=TeamRead,
     operation_id="update_team",
-    responses=responses(401, 404, 409),
+    responses=responses(401, 404, 409, 412, headers=ETAG_HEADER),
+    description="The ETag is the team's, whose read (GET) also carries its heroes.",
 )
 async def update_team(
-    team_id: PathId, team_in: TeamUpdate, work: WorkDep, caller: CallerDep
+    team_id: PathId,
+    team_in: TeamUpdate,
+    work: WorkDep,
+    caller: CallerDep,
+    response: Response,
+    expected: IfMatch,
 ) -> Any:
-    return await work.run_as(caller, service.update_team, team_id=team_id, team_in=team_in)
+    team = await work.run_as(
+        caller, service.update_team, team_id=team_id, team_in=team_in, expected=expected
+    )
+    return tagged(team, response)
 
 
 @router.delete(
     "/{team_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="delete_team",
-    responses=responses(401, 404),
+    responses=responses(401, 404, 412),
     description="The team's heroes stay, with team_id null.",
 )
-async def delete_team(team_id: PathId, work: WorkDep, caller: CallerDep) -> None:
-    await work.run_as(caller, service.delete_team, team_id=team_id)
+async def delete_team(
+    team_id: PathId, work: WorkDep, caller: CallerDep, expected: IfMatch
+) -> None:
+    await work.run_as(caller, service.delete_team, team_id=team_id, expected=expected)
