@@ -18,11 +18,16 @@ BEYOND_EVERY_ID = MAX_BIGINT + 1
 # What pydantic would read as an integer, were it short enough.
 _INTEGER = re.compile(r"\s*[+-]?[0-9][0-9_]*\s*")
 CANONICAL_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+# What pydantic would also read as an integer, though it is not spelled as one (`7.0`).
+_READ_AS_INTEGER = re.compile(r"\s*[+-]?[0-9][0-9_]*(?:\.0*)?\s*")
 NOT_CANONICAL = "must be written in decimal digits only: no sign but '-', spaces or leading zeros"
 
 
 def _canonical(value: Any) -> Any:
-    if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
+    # Only a number in another spelling is refused here; what is no number at all (`ten`,
+    # `1.5`, `1e3`) gets pydantic's own "unable to parse string as an integer".
+    if (isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value)
+            and _READ_AS_INTEGER.fullmatch(value)):
         raise ValueError(NOT_CANONICAL)
     return value
 
