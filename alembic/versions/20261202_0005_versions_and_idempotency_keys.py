@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
-        sa.UniqueConstraint("scope", "key", name=op.f("uq_idempotency_keys_scope")),
+        sa.UniqueConstraint("scope", "key", name=op.f("uq_idempotency_keys_scope_key")),
     )
     op.create_index(
         op.f("ix_idempotency_keys_expires_at"), "idempotency_keys", ["expires_at"]

@@ -30,7 +30,7 @@ ABANDONED_AFTER = timedelta(minutes=2)
 # Expired keys removed per claim: enough to keep ahead of any steady stream of
 # creates (each removes up to this many), never a long statement.
 PURGE_BATCH = 100
-_UNIQUE = "uq_idempotency_keys_scope"
+_UNIQUE = "uq_idempotency_keys_scope_key"
 
 
 @dataclass(frozen=True)

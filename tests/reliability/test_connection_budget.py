@@ -62,7 +62,9 @@ def test_serve_tells_its_workers_how_many_they_are(monkeypatch):
     seen = {}
     monkeypatch.setattr(app.serve, "serve", lambda *a, **k: seen.update(
         workers=__import__("os").environ["WEB_CONCURRENCY"]))
-    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    # Set, so that monkeypatch restores it (unset) after main() changed it: uvicorn reads
+    # WEB_CONCURRENCY too, and every later server of this process would start 3 workers.
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
 
     main(["serve", "--workers", "3"])
 
