@@ -43,7 +43,7 @@ def _version(tag: str) -> int | None:
     return int(tag) if _VERSION.fullmatch(tag) else None
 
 
-def if_match(
+async def if_match(
     value: Annotated[
         str | None,
         Header(
@@ -63,7 +63,7 @@ def if_match(
     return Expected(versions=frozenset(v for v in versions if v is not None))
 
 
-def if_none_match(
+async def if_none_match(
     value: Annotated[
         str | None,
         Header(

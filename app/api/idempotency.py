@@ -40,7 +40,7 @@ CREATED_HEADERS: dict[str, Any] = {
 }
 
 
-def idempotency_key(
+async def idempotency_key(
     value: Annotated[
         str | None,
         Header(

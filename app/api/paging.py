@@ -13,7 +13,7 @@ from app.services.paging import Page, PageRequest
 MAX_LIMIT = 100
 
 
-def page_request(
+async def page_request(
     skip: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="Rows to skip"), CANONICAL] = 0,
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description="Page size"), CANONICAL
