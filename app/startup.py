@@ -6,17 +6,23 @@ migration that fails) raises; the app reports it in one line that says what to d
 """
 
 import logging
+import random
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from app.core import secret_key
 from app.core.config import BadSetting, Settings
 from app.db import budget, engines, migrate
+from app.db.errors import rerunnable
 from app.db.session import batch_session
 from app.services.auth import ensure_first_superuser
 
 logger = logging.getLogger(__name__)
+
+RERUN_SECONDS = 5.0  # as long as a request's unit of work keeps trying
 
 
 def check_database_urls(settings: Settings) -> None:
@@ -45,6 +51,23 @@ def start_up(settings: Settings) -> Settings:
     if not settings.secret_key:
         key = secret_key.load_or_create(Path(settings.secret_key_file))
         settings = settings.model_copy(update={"secret_key": key})
+    # Instances starting together on one SQLite file race for the first superuser: the
+    # one that read before another wrote is refused (BUSY) and, like a request's unit of
+    # work, simply runs its step again.
+    deadline = time.monotonic() + RERUN_SECONDS
+    while True:
+        try:
+            _first_superuser_and_budget(settings)
+            break
+        except DBAPIError as exc:
+            if not rerunnable(exc, after_disconnect=False) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
+    logger.info("serving in %s", engines.describe(settings))
+    return settings
+
+
+def _first_superuser_and_budget(settings: Settings) -> None:
     with batch_session(settings) as db:
         try:
             ensure_first_superuser(db, settings=settings)
@@ -55,5 +78,3 @@ def start_up(settings: Settings) -> Settings:
             raise BadSetting(name, f"is not accepted: {error['msg']}") from None
         if (warning := budget.over_budget(settings, db.connection())) is not None:
             logger.warning(warning)
-    logger.info("serving in %s", engines.describe(settings))
-    return settings

@@ -49,3 +49,43 @@ def test_three_instances_started_together_migrate_once_and_all_serve(tmp_path):
     assert (len(migrated), len(already)) == (1, INSTANCES - 1), "\n---\n".join(logs)
     assert [r.status_code for r in logins] == [200] * INSTANCES
     assert not any("Traceback" in log for log in logs), "\n---\n".join(logs)
+
+
+def test_a_start_up_that_another_instance_wrote_under_runs_its_step_again(tmp_path, monkeypatch):
+    # The race behind the three-instance test, made to happen every time: this start-up
+    # reads (no superuser yet), another instance commits a write, this one then writes.
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from app import startup
+    from app.core.config import Settings
+    from app.db import migrate
+    from app.models import User
+
+    url = f"sqlite:///{tmp_path}/shared.db"
+    migrate.upgrade(url)
+    other = create_engine(url)
+    with other.begin() as conn:
+        conn.execute(text("CREATE TABLE other_instance (n INTEGER)"))
+    real = startup.ensure_first_superuser
+    calls = []
+
+    def after_another_instance_wrote(db, *, settings):
+        calls.append(db)
+        if len(calls) == 1:
+            db.execute(text("SELECT count(*) FROM users"))  # this start-up's snapshot
+            with other.begin() as conn:
+                conn.execute(text("INSERT INTO other_instance VALUES (1)"))
+        return real(db, settings=settings)
+
+    monkeypatch.setattr(startup, "ensure_first_superuser", after_another_instance_wrote)
+    startup.start_up(Settings(
+        database_url=url, secret_key="s" * 40, auto_migrate=False, bcrypt_rounds=4,
+        first_superuser_username="root", first_superuser_email="root@example.com",
+        first_superuser_password="a long password",
+    ))
+
+    assert len(calls) == 2
+    with Session(other) as db:
+        assert [u.username for u in db.query(User).filter(User.is_superuser)] == ["root"]
+    other.dispose()
