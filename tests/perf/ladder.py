@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
-from app.api.deps import CurrentUser, SettingsDep, TokenDep, WorkDep
+from app.api.deps import CallerDep, SettingsDep, TokenDep, WorkDep
 from app.core.config import get_settings
 from app.core.security import InvalidToken, decode_access_token, password_fingerprint
 from app.db.connection_queue import ConnectionQueue
@@ -240,8 +240,8 @@ def core_rung(pre_ping: bool | None = None) -> FastAPI:
 
 def _orm_routes(app: FastAPI) -> None:
     @app.get("/api/v1/users/{user_id}")
-    async def get_user(user_id: int, work: WorkDep, _: CurrentUser) -> Response:
-        user = await work.run(users_service.get_user, user_id=user_id)
+    async def get_user(user_id: int, work: WorkDep, caller: CallerDep) -> Response:
+        user = await work.run_as(caller, users_service.get_user, user_id=user_id)
         return ceiling._json(_user_body(user))
 
 
