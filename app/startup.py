@@ -19,10 +19,9 @@ from app.db import budget, engines, migrate
 from app.db.errors import rerunnable
 from app.db.session import batch_session
 from app.services.auth import ensure_first_superuser
+from app.services.unit_of_work import RERUN_SECONDS
 
 logger = logging.getLogger(__name__)
-
-RERUN_SECONDS = 5.0  # as long as a request's unit of work keeps trying
 
 
 def check_database_urls(settings: Settings) -> None:
