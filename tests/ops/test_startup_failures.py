@@ -189,7 +189,7 @@ def test_start_up_logs_mode_driver_database_and_pool(make_client, log_lines, set
     assert line.endswith(
         f"INFO app.startup serving in {mode} mode, driver "
         f"{url.get_backend_name()}+{url.get_driver_name()}, database "
-        f"{url.render_as_string(hide_password=True)}, pool 5 + 10 overflow"
+        f"{url.render_as_string(hide_password=True)}, pool 10 + 0 overflow"
     )
 
 

@@ -163,8 +163,8 @@ async def live(request: Request) -> Response:
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    size = int(os.environ.get("DB_POOL_SIZE", "5"))
-    overflow = int(os.environ.get("DB_MAX_OVERFLOW", "10"))
+    size = int(os.environ.get("DB_POOL_SIZE", "10"))
+    overflow = int(os.environ.get("DB_MAX_OVERFLOW", "0"))
     app.state.secret_key = os.environ["SECRET_KEY"]
     app.state.pool = await asyncpg.create_pool(
         os.environ["PERF_CEILING_DSN"], min_size=size, max_size=size + overflow
