@@ -5,8 +5,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -15,10 +15,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.db import migrate
 from app.db.drivers import sync_url
 from app.db.engines import sync_view
-from app.core.config import Settings
 from app.main import create_app
 from app.models import Team, User
 from app.services.auth import issue_token
