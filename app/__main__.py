@@ -223,9 +223,10 @@ def _serve(args: argparse.Namespace) -> None:
 
     # Every worker counts the workers' pools against the server (app/db/budget.py).
     os.environ["WEB_CONCURRENCY"] = str(args.workers)
-    # The app writes its own access log line (app.access); uvicorn's would be a second.
+    # uvicorn's switch: the app writes the access line (app.access) in place of uvicorn's.
     serve(args.host, args.port, args.workers, loop=args.loop,
-          log_format=get_settings().log_format, drain=args.drain, access_log=False)
+          log_format=get_settings().log_format, drain=args.drain,
+          access_log=not args.no_access_log)
 
 
 def _whole_number(text: str, minimum: int) -> int:
@@ -278,6 +279,8 @@ def _parser() -> argparse.ArgumentParser:
         help="on SIGTERM, answer /health/ready with 503 for this long before stopping, so "
         "that a load balancer stops sending first (default: 0)",
     )
+    serve.add_argument("--no-access-log", action="store_true",
+                       help="no log line per request (uvicorn's flag of the same name)")
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema")

@@ -34,7 +34,7 @@ from app.api.routes import analytics, auth, docs, health, heroes, items, teams, 
 from app.api.security_headers import SecurityHeadersMiddleware
 from app.api.throttle import LoginThrottle
 from app.core.config import Settings
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, server_logs_access
 from app.core.mail import Mailer
 from app.db import errors as db_errors
 from app.db.session import Databases
@@ -223,7 +223,7 @@ class FromEnvironment:
         if self._app is None:
             try:
                 settings = Settings()
-                configure_logging(settings.log_format)
+                configure_logging(settings.log_format, access_log=server_logs_access())
                 self._app = create_app(settings)
             except Exception as exc:
                 if scope["type"] != "lifespan":

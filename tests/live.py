@@ -24,7 +24,8 @@ def free_port() -> int:
 
 class LiveServer:
     def __init__(self, database_url: str, log_path: Path, *, serve_args: list[str] | None = None,
-                 port: int | None = None, **settings: str) -> None:
+                 uvicorn_args: tuple[str, ...] = (), port: int | None = None,
+                 **settings: str) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -39,11 +40,12 @@ class LiveServer:
             **settings,
         }
         self._log = open(log_path, "w")
-        # serve_args: `python -m app serve` with these arguments instead of plain uvicorn.
+        # serve_args: `python -m app serve` with these arguments instead of plain uvicorn
+        # (with uvicorn_args).
         command = ([sys.executable, "-m", "app", "serve", "--port", str(self.port), *serve_args]
                    if serve_args is not None else
                    [sys.executable, "-m", "uvicorn", "app.main:app",
-                    "--host", "127.0.0.1", "--port", str(self.port)])
+                    "--host", "127.0.0.1", "--port", str(self.port), *uvicorn_args])
         self.process = subprocess.Popen(
             command,
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
@@ -80,8 +82,9 @@ class LiveServer:
 
 @contextmanager
 def live_server(database_url: str, log_path: Path, *, serve_args: list[str] | None = None,
-                **settings: str) -> Iterator[LiveServer]:
-    server = LiveServer(database_url, log_path, serve_args=serve_args, **settings)
+                uvicorn_args: tuple[str, ...] = (), **settings: str) -> Iterator[LiveServer]:
+    server = LiveServer(database_url, log_path, serve_args=serve_args, uvicorn_args=uvicorn_args,
+                        **settings)
     try:
         server.wait_ready()
         yield server

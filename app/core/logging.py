@@ -99,8 +99,11 @@ def make_formatter(log_format: LogFormat) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
-def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO) -> None:
-    """Send `app.*` records to stderr in `log_format`, however many apps a process builds."""
+def configure_logging(
+    log_format: LogFormat = "text", level: int = logging.INFO, *, access_log: bool = True
+) -> None:
+    """Send `app.*` records to stderr in `log_format`, however many apps a process builds;
+    one `app.access` line per request unless `access_log` is False."""
     formatter = make_formatter(log_format)
     logger = logging.getLogger("app")
     logger.setLevel(level)
@@ -110,11 +113,25 @@ def configure_logging(log_format: LogFormat = "text", level: int = logging.INFO)
         handler.set_name(_HANDLER_NAME)
         logger.addHandler(handler)
     handler.setFormatter(formatter)
+    logging.getLogger("app.access").setLevel(logging.INFO if access_log else logging.WARNING)
     # `app.access` writes the one line per request; uvicorn's would be a second.
     logging.getLogger("uvicorn.access").disabled = True
     for name in ("uvicorn", "uvicorn.error"):
         for uvicorn_handler in logging.getLogger(name).handlers:
             _use_formatter(uvicorn_handler, formatter if log_format == "json" else None)
+
+
+def server_logs_access() -> bool:
+    """Whether the server asked for access lines, which `app.access` writes in place of
+    uvicorn's: not with uvicorn's `--no-access-log` (its access logger is left with no
+    handler and no propagation) nor with `--log-level warning` or above; under gunicorn's
+    uvicorn worker, only with `--access-logfile`. A server that never set up uvicorn's
+    access logger (another ASGI server) gets them."""
+    access = logging.getLogger("uvicorn.access")
+    if access.level == logging.NOTSET and not access.handlers and access.propagate:
+        return True
+    written = bool(access.handlers) or access.propagate
+    return access.getEffectiveLevel() <= logging.INFO and written
 
 
 def _use_formatter(handler: logging.Handler, formatter: logging.Formatter | None) -> None:
@@ -126,8 +143,9 @@ def _use_formatter(handler: logging.Handler, formatter: logging.Formatter | None
 
 def json_server_log_config() -> dict[str, Any]:
     """A `logging.config.dictConfig` for uvicorn's `log_config`: its lines as JSON from
-    the first one it writes (before the app is built), and no access line of its own
-    (`app.access` writes one per request)."""
+    the first one it writes (before the app is built). Its access logger is set up as
+    uvicorn's own config sets it up, so that `server_logs_access` reads it alike; the app
+    silences it once built (`app.access` writes the one line per request)."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -139,6 +157,6 @@ def json_server_log_config() -> dict[str, Any]:
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},
-            "uvicorn.access": {"handlers": [], "level": "INFO", "propagate": False},
+            "uvicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         },
     }

@@ -8,7 +8,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
+from app.testing.databases import fresh_database
 from app.testing.factories import DEFAULT_PASSWORD
+from tests.live import live_server
 from tests.ops.service import service
 
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
@@ -195,3 +197,28 @@ def test_with_json_format_every_line_the_server_writes_is_json(tmp_path):
     assert team_request["request_id"] == request_id
     # One line per request: uvicorn's own access line is not written as well.
     assert not any(e["logger"] == "uvicorn.access" for e in entries)
+
+
+@pytest.mark.parametrize(
+    ("server", "settings", "lines"),
+    [
+        ({"uvicorn_args": ()}, {}, 1),
+        ({"uvicorn_args": ("--no-access-log",)}, {}, 0),
+        ({"uvicorn_args": ("--log-level", "warning")}, {}, 0),
+        ({"serve_args": []}, {"LOG_FORMAT": "json"}, 1),
+        ({"serve_args": ["--no-access-log"]}, {}, 0),
+    ],
+    ids=["uvicorn", "uvicorn-no-access-log", "uvicorn-log-level-warning", "app-serve-json",
+         "app-serve-no-access-log"],
+)
+def test_the_access_line_follows_the_servers_access_log_switch(tmp_path, server, settings, lines):
+    """`app.access` stands in for uvicorn's access log, so it is written when uvicorn's
+    would be: not with --no-access-log, nor with a log level above info."""
+    with fresh_database(tmp_path, "access") as url, \
+            live_server(url, tmp_path / "server.log", **server, **settings) as live:
+        response = httpx.get(f"{live.url}/api/v1/teams", timeout=30)
+        log = live.log  # read after the server has stopped, so the line is flushed
+
+    assert response.status_code == 401
+    teams = [line for line in access_lines(log().splitlines()) if "/api/v1/teams" in line]
+    assert len(teams) == lines, log()
