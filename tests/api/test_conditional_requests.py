@@ -13,7 +13,8 @@ def resources(user):
     return {
         "users": (lambda: f"/api/v1/users/{user.id}", {"full_name": "Renamed"}),
         "teams": (lambda: f"/api/v1/teams/{TeamFactory().id}", {"headquarters": "Elsewhere"}),
-        "heroes": (lambda: f"/api/v1/heroes/{HeroFactory().id}", {"age": 33}),
+        # An age no factory hero has (16 to 90): a change that changes nothing is no new version.
+        "heroes": (lambda: f"/api/v1/heroes/{HeroFactory().id}", {"age": 91}),
         "items": (lambda: f"/api/v1/items/{ItemFactory(owner=user).id}", {"title": "Renamed"}),
     }
 
