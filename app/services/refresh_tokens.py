@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from app.core.security import new_opaque_token, opaque_token_hash
@@ -70,21 +70,26 @@ def purge_expired(db: Session, *, now: datetime | None = None) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _revoke(db: Session, *criteria: ColumnElement[bool]) -> None:
+    """Revoke the live tokens that match, their rows locked first in id order.
+
+    Requests that revoke the same family at once (the losers of a refresh race, each
+    seeing reuse) otherwise locked its rows in the order each UPDATE met them, which
+    differs as the rows' versions move: PostgreSQL found deadlocks, a second apart, until
+    the requests gave up with 503 (tests/reliability/test_refresh_race.py). One order,
+    no cycle. SQLite has one writer at a time and ignores FOR UPDATE."""
+    live = (*criteria, RefreshToken.revoked_at.is_(None))
+    db.execute(select(RefreshToken.id).where(*live).order_by(RefreshToken.id).with_for_update())
+    db.execute(update(RefreshToken).where(*live).values(revoked_at=utcnow()))
+
+
 def _revoke_family(db: Session, family: str) -> None:
-    db.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    _revoke(db, RefreshToken.family == family)
 
 
 def revoke_all_of_user(db: Session, *, user_id: int) -> None:
     """Revoke every refresh token of the user (a password change); the caller commits."""
-    db.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    _revoke(db, RefreshToken.user_id == user_id)
 
 
 def _find(db: Session, token: str) -> RefreshToken | None:
