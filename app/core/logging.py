@@ -128,10 +128,9 @@ def server_logs_access() -> bool:
     uvicorn worker, only with `--access-logfile`. A server that never set up uvicorn's
     access logger (another ASGI server) gets them."""
     access = logging.getLogger("uvicorn.access")
-    if access.level == logging.NOTSET and not access.handlers and access.propagate:
-        return True
-    written = bool(access.handlers) or access.propagate
-    return access.getEffectiveLevel() <= logging.INFO and written
+    if not access.handlers and not access.propagate:
+        return False
+    return access.level <= logging.INFO  # NOTSET (0): nobody set it up
 
 
 def _use_formatter(handler: logging.Handler, formatter: logging.Formatter | None) -> None:
