@@ -30,7 +30,7 @@ from app.core.security import create_access_token
 from tests.live import ROOT
 from tests.perf import probes, report, seed, tail, textbook, wrk
 from tests.perf.ceiling import STATEMENTS as CEILING_STATEMENTS
-from tests.perf.servers import External, Server, ServerFailed
+from tests.perf.servers import External, Server, ServerFailed, switches_since
 
 SCENARIOS = ("users_get", "heroes_list", "teams_post", "textbook", "heroes_deep", "live_bcrypt",
              "rss", "scale", "tail", "ladder")
@@ -194,12 +194,16 @@ def drive(url: str, script: Path, load: wrk.Load) -> dict[str, float]:
 
     `cpu_s` is the CPU the server's processes used during the run (user + system,
     every thread, from /proc): with `requests` it gives CPU per request, which a
-    busy shared machine disturbs far less than requests per second."""
+    busy shared machine disturbs far less than requests per second. `switches`: their
+    threads' context switches, where a thread pool's hand-offs show."""
     server = Server.by_url.get(url)
     cpu_before = server.cpu() if server else None
+    switches_before = server.switches() if server else None
     result = wrk.run(url, script, load)
     if server and cpu_before is not None:
         result["cpu_s"] = server.cpu() - cpu_before
+    if server and switches_before is not None:
+        result["switches"] = switches_since(switches_before, server.switches() or {})
     result["settle_s"] = round(settle(url), 2)
     result["stalled"] = result["requests"] == 0 or result["settle_s"] > STALL_SECONDS
     return result
@@ -223,6 +227,8 @@ def combine(runs: list[dict[str, float]]) -> dict[str, Any]:
         "stalled_rounds": sum(1 for r in runs if r.get("stalled")),
         "cpu_us_per_request": (1e6 * sum(r["cpu_s"] for r in runs) / requests
                                if requests and all("cpu_s" in r for r in runs) else None),
+        "switches_per_request": (sum(r["switches"] for r in runs) / requests
+                                 if requests and all("switches" in r for r in runs) else None),
         "max_settle_s": max((r.get("settle_s", 0.0) for r in runs), default=0.0),
         "rounds": runs,
     }

@@ -106,13 +106,18 @@ def _pair(figures: dict[str, Any]) -> str:
     return f"{_fmt(figures['p50_ms'])} / {_fmt(figures['p99_ms'])}"
 
 
+def _switches(ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+    return (f"{_fmt(ours.get('switches_per_request'), 1)} "
+            f"({_fmt(theirs.get('switches_per_request'), 1)})")
+
+
 def textbook_table(results: dict[str, Any]) -> list[str]:
     """The service against the textbook shape of its mode, and the comparison target."""
     lines = [
         ("| variant | workers | GET /users/{id} | service / textbook | service req/s | "
          "textbook req/s | service p50 / p99 ms | textbook p50 / p99 ms | "
-         "CPU µs/req (textbook) | non-2xx | aim | met |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+         "CPU µs/req (textbook) | context switches/req (textbook) | non-2xx | aim | met |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     external: list[str] = []
     for variant, v in results["variants"].items():
@@ -122,7 +127,7 @@ def textbook_table(results: dict[str, Any]) -> list[str]:
                 continue
             if not row.get("available"):
                 lines.append(f"| {variant} | {workers} | textbook not available: "
-                             f"{row.get('reason', '')[:200]} | | | | | | | | | — |")
+                             f"{row.get('reason', '')[:200]} | | | | | | | | | | — |")
                 continue
             s, t = row["service"], row["textbook"]
             ratio = _ratio(s["rps"], t["rps"])
@@ -130,7 +135,8 @@ def textbook_table(results: dict[str, Any]) -> list[str]:
                 f"| {variant} | {workers} | {row['mode']} shape | **{_fmt(ratio)}** | "
                 f"{_fmt(s['rps'], 0)} | {_fmt(t['rps'], 0)} | {_pair(s)} | {_pair(t)} | "
                 f"{_fmt(s.get('cpu_us_per_request'), 0)} "
-                f"({_fmt(t.get('cpu_us_per_request'), 0)}) | {_failures(s, t)} | ≥ 1.0 | "
+                f"({_fmt(t.get('cpu_us_per_request'), 0)}) | {_switches(s, t)} | "
+                f"{_failures(s, t)} | ≥ 1.0 | "
                 f"{_met(None if ratio is None else ratio >= 1.0)} |")
             compare = row.get("compare")
             if compare and "external" in row:
@@ -140,12 +146,12 @@ def textbook_table(results: dict[str, Any]) -> list[str]:
                     f"| {variant} | {workers} | **{_fmt(ratio)}** | {_fmt(ours['rps'], 0)} | "
                     f"{_fmt(theirs['rps'], 0)} | {_pair(ours)} | {_pair(theirs)} | "
                     f"{_fmt(ours.get('cpu_us_per_request'), 0)} "
-                    f"({_fmt(theirs.get('cpu_us_per_request'), 0)}) | "
+                    f"({_fmt(theirs.get('cpu_us_per_request'), 0)}) | {_switches(ours, theirs)} | "
                     f"{_fmt(s['rps'], 0)} | {_failures(ours, theirs)} | ≥ 1.5 | "
                     f"{_met(None if ratio is None else ratio >= 1.5)} |")
             elif compare:
                 external.append(f"| {variant} | {workers} | {compare['name']} not driven: "
-                                f"{compare.get('reason', '')[:200]} | | | | | | | | | — |")
+                                f"{compare.get('reason', '')[:200]} | | | | | | | | | | — |")
     if len(lines) == 2:
         return []
     if external:
@@ -162,8 +168,9 @@ def textbook_table(results: dict[str, Any]) -> list[str]:
             "",
             (f"| variant | workers | ours / {name} | ours req/s | {name} req/s | "
              f"ours p50 / p99 ms | {name} p50 / p99 ms | CPU µs/req ours ({name}) | "
+             f"context switches/req ours ({name}) | "
              "ours: GET /users/{id} req/s | non-2xx | aim | met |"),
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *external,
         ]
     return lines

@@ -77,6 +77,10 @@ class Server:
         """CPU seconds the serving processes have used so far."""
         return cpu_seconds(self.worker_pids())
 
+    def switches(self) -> dict[str, int]:
+        """Context switches each of the serving processes' threads has made so far."""
+        return context_switches(self.worker_pids())
+
     def rss(self) -> dict[int, dict[str, float]]:
         """Per worker pid: current (VmRSS) and peak (VmHWM) resident memory in MiB."""
         return {pid: figures for pid in self.worker_pids()
@@ -112,6 +116,9 @@ class External:
 
     def cpu(self) -> float | None:
         return cpu_seconds([self.pid]) if self.pid else None
+
+    def switches(self) -> dict[str, int] | None:
+        return context_switches([self.pid]) if self.pid else None
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -177,3 +184,36 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
     return total / CLOCK_TICKS
+
+
+def context_switches(pids: list[int]) -> dict[str, int]:
+    """Voluntary and involuntary context switches of each live thread of the processes,
+    by thread: a thread that ends takes its count with it, so runs compare thread by
+    thread (`switches_since`).
+
+    Per request, what handing work between threads costs beyond CPU time: each switch
+    is a sleep and a wake-up (a worker thread waiting for the GIL, say)."""
+    counts: dict[str, int] = {}
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                status = Path(f"/proc/{pid}/task/{task}/status").read_text()
+            except OSError:
+                continue  # the thread ended
+            total = 0
+            for line in status.splitlines():
+                key, _, value = line.partition(":")
+                if key in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+                    total += int(value)
+            counts[f"{pid}/{task}"] = total
+    return counts
+
+
+def switches_since(before: dict[str, int], after: dict[str, int]) -> int:
+    """Switches made between two readings by the threads alive at the second (a thread
+    that ended in between is not counted: a slight undercount, never a negative)."""
+    return sum(count - before.get(thread, 0) for thread, count in after.items())
