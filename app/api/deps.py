@@ -48,10 +48,15 @@ WorkDep = Annotated[UnitOfWork, Depends(get_work)]
 AnalyticsWorkDep = Annotated[UnitOfWork, Depends(get_analytics_work)]
 
 
-async def app_settings(request: Request) -> Settings:
-    """The settings the app was built with (a plain `def` would cost a thread hop)."""
+def settings_of(request: Request) -> Settings:
+    """The settings the app was built with."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def app_settings(request: Request) -> Settings:
+    """`settings_of` as a dependency (a plain `def` would cost a thread hop)."""
+    return settings_of(request)
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
@@ -70,10 +75,14 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
-async def get_caller(request: Request, settings: SettingsDep, token: TokenDep) -> Caller:
+async def get_caller(request: Request, token: TokenDep) -> Caller:
     """Who the bearer token says is calling; 401 unless it is well-formed, signed with
-    SECRET_KEY and unexpired."""
-    caller = caller_from_token(token, secret_key=settings.secret_key)
+    SECRET_KEY and unexpired.
+
+    It reads the settings itself, not through SettingsDep: nearly every request comes
+    through here, and FastAPI's solving that one more dependency made `GET /users/{id}`
+    3 % dearer in instructions (callgrind, docs/performance.md)."""
+    caller = caller_from_token(token, secret_key=settings_of(request).secret_key)
     setattr(request.state, CALLER_STATE, caller)
     return caller
 
@@ -89,15 +98,13 @@ async def get_current_superuser(work: WorkDep, caller: CallerDep) -> User:
 SuperUser = Annotated[User, Depends(get_current_superuser)]
 
 
-async def get_registrar(
-    request: Request, settings: SettingsDep, token: TokenDep
-) -> Caller | None:
+async def get_registrar(request: Request, token: TokenDep) -> Caller | None:
     """Who is registering a user: nobody needs to be while registration is open; else
     the caller, who must be signed in (401 before the body is read). Whether they may
     is the service's rule (`register_user`)."""
-    if settings.open_registration:
+    if settings_of(request).open_registration:
         return None
-    return await get_caller(request, settings, token)
+    return await get_caller(request, token)
 
 
 Registrar = Annotated[Caller | None, Depends(get_registrar)]

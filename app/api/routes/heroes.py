@@ -91,7 +91,7 @@ async def get_hero(
     work: WorkDep,
     caller: CallerDep,
     response: Response,
-    if_none_match: IfNoneMatch,
+    if_none_match: IfNoneMatch = None,
 ) -> Any:
     hero = await work.run_as(caller, service.get_hero, hero_id=hero_id)
     return read(hero, response, if_none_match)

@@ -75,7 +75,7 @@ async def get_item(
     work: WorkDep,
     caller: CallerDep,
     response: Response,
-    if_none_match: IfNoneMatch,
+    if_none_match: IfNoneMatch = None,
 ) -> Any:
     item = await work.run_as(caller, service.get_item, item_id=item_id)
     return read(item, response, if_none_match)

@@ -71,7 +71,7 @@ async def get_team(
     work: WorkDep,
     caller: CallerDep,
     response: Response,
-    if_none_match: IfNoneMatch,
+    if_none_match: IfNoneMatch = None,
 ) -> Any:
     team = await work.run_as(caller, service.get_team, team_id=team_id)
     return read(team, response, if_none_match)

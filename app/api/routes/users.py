@@ -80,7 +80,7 @@ async def list_users(
     responses=responses(304, 401, headers=ETAG_HEADER),
 )
 async def read_current_user(
-    work: WorkDep, caller: CallerDep, response: Response, if_none_match: IfNoneMatch
+    work: WorkDep, caller: CallerDep, response: Response, if_none_match: IfNoneMatch = None
 ) -> Any:
     return read(await work.run_as(caller, service.current_user), response, if_none_match)
 
@@ -96,7 +96,7 @@ async def get_user(
     work: WorkDep,
     caller: CallerDep,
     response: Response,
-    if_none_match: IfNoneMatch,
+    if_none_match: IfNoneMatch = None,
 ) -> Any:
     user = await work.run_as(caller, service.get_user, user_id=user_id)
     return read(user, response, if_none_match)
